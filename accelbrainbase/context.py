@@ -1,0 +1,97 @@
+"""Device contexts and seeding: the one place that knows about devices.
+
+Every model, iterator and sampler takes ``ctx``: ``None`` (CPU), one `mx.Context`, or a list of them.
+A list means data-parallel training: each batch is split across the contexts and the gradients are
+summed (SPEC §4.2). Nothing in the library ever defaults to a GPU.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import List, Optional, Sequence, Union
+
+import mxnet as mx
+import numpy as np
+
+__all__ = [
+    "CtxLike",
+    "as_ctx_list",
+    "available_ctx",
+    "split_batch",
+    "seed_everything",
+    "derive_seed",
+]
+
+CtxLike = Union[None, mx.Context, Sequence[mx.Context]]
+
+
+def as_ctx_list(ctx: CtxLike) -> List[mx.Context]:
+    """Normalise ``ctx`` to a non-empty list of contexts (``None`` means ``[mx.cpu()]``).
+
+    Example:
+        >>> as_ctx_list(None)
+        [cpu(0)]
+        >>> as_ctx_list([mx.cpu(0), mx.cpu(1)])
+        [cpu(0), cpu(1)]
+    """
+    if ctx is None:
+        return [mx.cpu()]
+    if isinstance(ctx, mx.Context):
+        return [ctx]
+    ctx_list = list(ctx)
+    if not ctx_list:
+        raise ValueError("ctx must be a context or a non-empty list of contexts, got an empty list")
+    for c in ctx_list:
+        if not isinstance(c, mx.Context):
+            raise TypeError(f"ctx entries must be mx.Context, got {type(c).__name__}: {c!r}")
+    if len(set(ctx_list)) != len(ctx_list):
+        raise ValueError(f"ctx lists a device twice: {ctx_list}")
+    return ctx_list
+
+
+def available_ctx() -> mx.Context:
+    """Return ``mx.gpu(0)`` when MXNet sees a GPU, else ``mx.cpu()`` (for notebooks and demos).
+
+    Example:
+        >>> ctx = available_ctx()
+    """
+    return mx.gpu(0) if mx.context.num_gpus() > 0 else mx.cpu()
+
+
+def split_batch(arr: Optional[mx.nd.NDArray], ctx_list: List[mx.Context]) -> List[Optional[mx.nd.NDArray]]:
+    """Split a batch along axis 0 into one slice per context (uneven sizes allowed).
+
+    A single context gets the batch itself (moved if needed), so one-device training pays nothing.
+    ``None`` (a batch without targets) gives ``[None] * len(ctx_list)``.
+    """
+    if arr is None:
+        return [None] * len(ctx_list)
+    if len(ctx_list) == 1:
+        return [arr.as_in_context(ctx_list[0])]
+    if arr.shape[0] < len(ctx_list):
+        # Fewer samples than devices: the extra devices sit this batch out.
+        return [arr[i:i + 1].as_in_context(c) for i, c in enumerate(ctx_list[: arr.shape[0]])]
+    return mx.gluon.utils.split_and_load(arr, ctx_list, batch_axis=0, even_split=False)
+
+
+def derive_seed(seed: int, *salt: object) -> int:
+    """A 31-bit seed derived deterministically from ``seed`` and ``salt`` (e.g. an epoch number)."""
+    digest = hashlib.sha256(repr((seed,) + salt).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def seed_everything(seed: Optional[int], ctx: CtxLike = None) -> None:
+    """Seed Python's, NumPy's and MXNet's generators (MXNet's on every context of ``ctx``).
+
+    ``None`` leaves every generator as it is.
+
+    Example:
+        >>> seed_everything(0, [mx.cpu(0), mx.cpu(1)])
+    """
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+    for c in as_ctx_list(ctx):
+        mx.random.seed(seed, ctx=c)
