@@ -19,6 +19,7 @@ __all__ = [
     "available_ctx",
     "split_batch",
     "seed_everything",
+    "seed_mxnet",
     "derive_seed",
 ]
 
@@ -92,6 +93,11 @@ def seed_everything(seed: Optional[int], ctx: CtxLike = None) -> None:
         return
     random.seed(seed)
     np.random.seed(seed)
+    seed_mxnet(seed, ctx)
+
+
+def seed_mxnet(seed: int, ctx: CtxLike = None) -> None:
+    """Seed MXNet's generator on the CPU (where initializers run) and on every context of ``ctx``."""
     mx.random.seed(seed)
     for c in as_ctx_list(ctx):
         mx.random.seed(seed, ctx=c)

@@ -1,0 +1,3 @@
+"""Controllers (`ControllableModel`) orchestrating several models: GAN, AAE, EBGAN, DQN, ..."""
+
+__all__: list = []

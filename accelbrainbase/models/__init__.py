@@ -1,0 +1,6 @@
+"""The model zoo: every model is an `ObservableModel` (a Gluon `HybridBlock` implementing
+`ObservableData`) registered under a name for `accelbrainbase.get_model`."""
+from .base import ObservableModel
+from .dense import AutoEncoder, DenseDecoder, DenseEncoder, NeuralNetworks
+
+__all__ = ["ObservableModel", "NeuralNetworks", "AutoEncoder", "DenseEncoder", "DenseDecoder"]
