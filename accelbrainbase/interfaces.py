@@ -79,7 +79,7 @@ class SamplableData(ABC):
 
     Example:
         >>> from accelbrainbase.data import NormalNoiseSampler
-        >>> z = NormalNoiseSampler(batch_size=16, dim=8, seed=0).draw()   # doctest: +SKIP
+        >>> z = NormalNoiseSampler(batch_size=16, dim_or_shape=8, seed=0).draw()   # doctest: +SKIP
     """
 
     @abstractmethod

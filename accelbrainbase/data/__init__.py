@@ -1,4 +1,30 @@
 """The data layer: extractors, iterators, noise and samplers (SPEC §5)."""
-from .iterators import ArrayIterator
+from .extractors import CSVExtractor, ImageExtractor
+from .iterators import (
+    ArrayIterator,
+    LabeledCSVIterator,
+    LabeledImageIterator,
+    SequenceIterator,
+    UnlabeledCSVIterator,
+    UnlabeledImageIterator,
+)
+from .noise import CutoutNoise, GaussNoise, MaskingNoise
+from .samplers import ConditionSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler
 
-__all__ = ["ArrayIterator"]
+__all__ = [
+    "ImageExtractor",
+    "CSVExtractor",
+    "ArrayIterator",
+    "SequenceIterator",
+    "LabeledImageIterator",
+    "UnlabeledImageIterator",
+    "LabeledCSVIterator",
+    "UnlabeledCSVIterator",
+    "GaussNoise",
+    "MaskingNoise",
+    "CutoutNoise",
+    "NormalNoiseSampler",
+    "UniformNoiseSampler",
+    "TrueSampler",
+    "ConditionSampler",
+]

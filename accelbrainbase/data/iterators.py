@@ -4,20 +4,33 @@
 out, created with one gather per batch and no per-sample Python loop. The shuffle order of an epoch
 depends only on ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted one
 would have seen.
+
+The other iterators only turn a source into arrays and hand them to `ArrayIterator`: a time series
+(`SequenceIterator`), a folder of images (`LabeledImageIterator`, `UnlabeledImageIterator`) or a CSV
+file (`LabeledCSVIterator`, `UnlabeledCSVIterator`).
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, List, Optional, Tuple
+import os
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
 
 from ..checks import check_array
 from ..context import CtxLike, as_ctx_list, derive_seed
-from ..interfaces import IteratableData, NoiseableData
+from ..interfaces import ExtractableData, IteratableData, NoiseableData
+from .extractors import CSVExtractor
 
-__all__ = ["ArrayIterator"]
+__all__ = [
+    "ArrayIterator",
+    "SequenceIterator",
+    "LabeledImageIterator",
+    "UnlabeledImageIterator",
+    "LabeledCSVIterator",
+    "UnlabeledCSVIterator",
+]
 
 Batch = Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]
 
@@ -35,8 +48,9 @@ class ArrayIterator(IteratableData):
         drop_last: drop the last, smaller mini-batch of an epoch.
         ctx: where batches are created (the first context of a list); models move slices on.
         seed: seeds the split and every epoch's shuffle.
-        noiseable_data: a `NoiseableData` corrupting every input batch. The target is then ``y``
-            when given (augmentation), otherwise the *clean* batch (denoising) - never the other way.
+        noiseable_data: a `NoiseableData` corrupting input batches. Without ``y`` (denoising) the
+            target is the *clean* batch - never the other way round - and held-out batches are
+            corrupted too; with ``y`` (augmentation) only training inputs are corrupted.
 
     Yields (`generate_learned_samples`):
         ``(x, y, test_x, test_y)``: ``x`` ``(batch_size, ...)``; ``y`` ``(batch_size, ...)`` or
@@ -77,7 +91,8 @@ class ArrayIterator(IteratableData):
         if test_y is not None and test_x is None:
             raise ValueError("test_y was given without test_x")
         if test_size:
-            order = np.random.RandomState(derive_seed(seed or 0, "split")).permutation(len(x))
+            split_seed = seed if seed is not None else int(np.random.randint(0, 2**31 - 1))
+            order = np.random.RandomState(derive_seed(split_seed, "split")).permutation(len(x))
             n_test = int(round(len(x) * test_size))
             if n_test == 0 or n_test == len(x):
                 raise ValueError(f"test_size={test_size} leaves an empty split of {len(x)} samples")
@@ -140,10 +155,13 @@ class ArrayIterator(IteratableData):
         n = self.n_train / self.batch_size
         return int(n) if self.drop_last else math.ceil(n)
 
-    def _with_noise(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Batch:
+    def _with_noise(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], training: bool) -> Batch:
         if self.noiseable_data is None:
             return x, y
-        return self.noiseable_data.noise(x), (x if y is None else y)
+        if y is None:  # denoising: noisy input, clean target - on held-out data too
+            return self.noiseable_data.noise(x), x
+        # augmentation: only training inputs are corrupted
+        return (self.noiseable_data.noise(x) if training else x), y
 
     def train_batches(self, epoch: int = 0) -> Iterator[Batch]:
         """Yield ``(x, y)`` for every mini-batch of training epoch ``epoch`` (0-based)."""
@@ -161,7 +179,7 @@ class ArrayIterator(IteratableData):
             else:
                 x = self.x[start:end]
                 y = None if self.y is None else self.y[start:end]
-            yield self._with_noise(x, y)
+            yield self._with_noise(x, y, training=True)
 
     def test_batches(self) -> Iterator[Batch]:
         """Yield ``(x, y)`` over the held-out data in order (nothing when there is none)."""
@@ -170,11 +188,12 @@ class ArrayIterator(IteratableData):
         for start in range(0, self.n_test, self.batch_size):
             end = min(start + self.batch_size, self.n_test)
             y = None if self.test_y is None else self.test_y[start:end]
-            yield self._with_noise(self.test_x[start:end], y)
+            yield self._with_noise(self.test_x[start:end], y, training=False)
 
     def generate_learned_samples(self) -> Iterator[Tuple[Any, Any, Any, Any]]:
+        # The test batches cycle across epochs, so every held-out batch is seen in turn.
+        tests = self.test_batches()
         for epoch in range(self.epochs):
-            tests = self.test_batches()
             for x, y in self.train_batches(epoch):
                 test = next(tests, None)
                 if test is None and self.test_x is not None:
@@ -183,11 +202,293 @@ class ArrayIterator(IteratableData):
                 yield (x, y) + (test if test is not None else (None, None))
 
     def generate_inferenced_samples(self) -> Iterator[Tuple[Any, Any, Any, Any]]:
-        batches = self.test_batches() if self.test_x is not None else self._ordered_train_batches()
-        for x, y in batches:
-            yield x, y, x, y
+        """Yield the clean held-out data (the training data when there is none) in order."""
+        x_all, y_all = (self.test_x, self.test_y) if self.test_x is not None else (self.x, self.y)
+        for start in range(0, x_all.shape[0], self.batch_size):
+            end = min(start + self.batch_size, x_all.shape[0])
+            y = None if y_all is None else y_all[start:end]
+            yield x_all[start:end], y, x_all[start:end], y
 
-    def _ordered_train_batches(self) -> Iterator[Batch]:
-        for start in range(0, self.n_train, self.batch_size):
-            end = min(start + self.batch_size, self.n_train)
-            yield self.x[start:end], None if self.y is None else self.y[start:end]
+
+class SequenceIterator(ArrayIterator):
+    """Sliding windows of a time series, for recurrent models and sequence auto-encoders.
+
+    A series of ``T`` steps is cut into windows of ``seq_len`` steps, starting every ``stride`` steps,
+    with one strided view of the series (no per-window Python loop).
+
+    ``test_size`` holds out the *last* windows (a chronological split, not a random one) and drops the
+    training windows that share time steps with them, so no test point is seen during training.
+
+    Args:
+        series: ``(T,)`` (univariate) or ``(T, F)`` (``F`` features per step).
+        seq_len: steps per window.
+        stride: steps between the starts of two consecutive windows.
+        target: ``"reconstruct"``: ``y`` is the window itself (auto-encoders); ``"next"``: ``y`` is the
+            window shifted one step ahead, ``y[:, t] = series[start + t + 1]`` (next-step prediction;
+            each window then needs ``seq_len + 1`` steps).
+        test_size: fraction of the windows held out at the end of the series (0.0-0.5).
+        **kwargs: the other `ArrayIterator` arguments (``batch_size``, ``epochs``, ``ctx``, ``seed``...).
+
+    Shapes:
+        ``x`` and ``y`` batches are ``(batch_size, seq_len, F)``, with ``F = 1`` for a 1-D series.
+        The number of windows is ``(T - width) // stride + 1`` with ``width = seq_len`` (+1 for
+        ``"next"``).
+
+    Example:
+        >>> it = SequenceIterator(np.sin(np.arange(200) / 10), seq_len=20, target="next", batch_size=16)
+        >>> x, y = next(it.train_batches(epoch=0))
+        >>> x.shape, y.shape
+        ((16, 20, 1), (16, 20, 1))
+    """
+
+    def __init__(
+        self,
+        series: Any,
+        seq_len: int,
+        *,
+        stride: int = 1,
+        target: str = "reconstruct",
+        test_size: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        series = check_array(series, "series", min_rank=1, max_rank=2)
+        for name, value in (("seq_len", seq_len), ("stride", stride)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if target not in ("reconstruct", "next"):
+            raise ValueError(f"target must be 'reconstruct' or 'next', got {target!r}")
+        if test_size and kwargs.get("test_x") is not None:
+            raise ValueError("give either test_x/test_y or test_size, not both")
+        if not 0.0 <= test_size <= 0.5:
+            raise ValueError(f"test_size must be within 0.0..0.5, got {test_size}")
+        if series.ndim == 1:
+            series = series[:, np.newaxis]
+        width = seq_len + (1 if target == "next" else 0)
+        if len(series) < width:
+            need = f"seq_len + 1 = {width}" if target == "next" else f"seq_len = {width}"
+            raise ValueError(f"series has {len(series)} time steps, but one window needs {need}")
+
+        # (T - width + 1, F, width) view of the series; [::stride] keeps it a view until ArrayIterator
+        # copies it to the device.
+        windows = np.lib.stride_tricks.sliding_window_view(series, width, axis=0)[::stride]
+        windows = windows.transpose(0, 2, 1)  # (N, width, F)
+        x = windows[:, :seq_len]
+        y = windows if target == "reconstruct" else windows[:, 1:]
+
+        if test_size:
+            n = len(windows)
+            n_test = int(round(n * test_size))
+            # Training window i covers steps [i*stride, i*stride + width); keep those ending before the
+            # first test window starts.
+            n_train = ((n - n_test) * stride - width) // stride + 1
+            if n_test == 0 or n_train < 1:
+                raise ValueError(
+                    f"test_size={test_size} leaves an empty split of the {n} windows "
+                    f"(series of {len(series)} steps, window of {width}, stride {stride})"
+                )
+            kwargs.update(test_x=x[n - n_test:], test_y=y[n - n_test:])
+            x, y = x[:n_train], y[:n_train]
+
+        super().__init__(x, y, **kwargs)
+        self.seq_len = int(seq_len)
+        self.stride = int(stride)
+        self.target = target
+        self.n_features = series.shape[1]
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def _is_image_file(folder: str, name: str) -> bool:
+    return (
+        not name.startswith(".")
+        and name.lower().endswith(_IMAGE_SUFFIXES)
+        and os.path.isfile(os.path.join(folder, name))
+    )
+
+
+def _check_directory(directory: Any) -> str:
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"image directory not found: {directory}")
+    return directory
+
+
+def _check_extractor(extractor: Any) -> ExtractableData:
+    if not isinstance(extractor, ExtractableData):
+        raise TypeError(
+            f"extractor must be an ExtractableData (e.g. ImageExtractor), got {type(extractor).__name__}"
+        )
+    return extractor
+
+
+def _extract_all(paths: Sequence[str], extractor: ExtractableData) -> np.ndarray:
+    """Extract every file into one preallocated ``(len(paths), ...)`` float32 array."""
+    first = np.asarray(extractor.extract(paths[0]), dtype=np.float32)
+    out = np.empty((len(paths),) + first.shape, dtype=np.float32)
+    out[0] = first
+    for i, path in enumerate(paths[1:], start=1):
+        arr = np.asarray(extractor.extract(path), dtype=np.float32)
+        if arr.shape != first.shape:
+            raise ValueError(
+                f"{path} was extracted to shape {arr.shape} but {paths[0]} to {first.shape}; "
+                "every file must give the same shape"
+            )
+        out[i] = arr
+    return out
+
+
+class LabeledImageIterator(ArrayIterator):
+    """Labelled images from a folder per class: ``directory/class_name/*.{png,jpg,jpeg,bmp,gif}``.
+
+    Class folders are sorted by name and labelled ``0 .. K-1`` in that order; files are sorted within a
+    class. Hidden files and folders (``.ipynb_checkpoints``...) are skipped. Every image is read once,
+    up front, with ``extractor``; the iterator then behaves as ``ArrayIterator(images, labels)``.
+
+    Args:
+        directory: the folder holding one sub-folder per class.
+        extractor: reads one file, usually an `ImageExtractor` (which gives every image the same size).
+        **kwargs: the `ArrayIterator` arguments (``test_size``, ``batch_size``, ``epochs``, ``ctx``...).
+
+    Attributes:
+        class_names: the class folder names; ``class_names[label]`` names a label.
+        paths: the image files, in the order of the rows of ``x`` before any ``test_size`` split.
+
+    Shapes:
+        ``x`` batches are ``(batch_size, C, H, W)`` for an `ImageExtractor`; ``y`` is ``(batch_size,)``.
+
+    Example:
+        >>> it = LabeledImageIterator("digits/", ImageExtractor(28, 28), batch_size=64)   # doctest: +SKIP
+        >>> it.class_names   # doctest: +SKIP
+        ['0', '1', '2', ...]
+    """
+
+    def __init__(self, directory: Any, extractor: ExtractableData, **kwargs: Any) -> None:
+        directory = _check_directory(directory)
+        extractor = _check_extractor(extractor)
+        class_names = sorted(
+            name
+            for name in os.listdir(directory)
+            if not name.startswith(".") and os.path.isdir(os.path.join(directory, name))
+        )
+        if not class_names:
+            raise ValueError(f"{directory} has no class folders (expected {directory}/class_name/*.png)")
+        paths: List[str] = []
+        labels: List[int] = []
+        for label, name in enumerate(class_names):
+            folder = os.path.join(directory, name)
+            files = sorted(f for f in os.listdir(folder) if _is_image_file(folder, f))
+            if not files:
+                raise ValueError(f"class folder {folder} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+            paths.extend(os.path.join(folder, f) for f in files)
+            labels.extend([label] * len(files))
+
+        super().__init__(_extract_all(paths, extractor), np.asarray(labels, dtype=np.float32), **kwargs)
+        self.directory = directory
+        self.class_names = class_names
+        self.paths = paths
+
+
+class UnlabeledImageIterator(ArrayIterator):
+    """Every image file under a folder, searched recursively, for unsupervised models.
+
+    Files (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, ``.gif``) are sorted by path; hidden files and
+    folders are skipped. Every image is read once, up front, with ``extractor``.
+
+    Args:
+        directory: the folder to search.
+        extractor: reads one file, usually an `ImageExtractor`.
+        **kwargs: the `ArrayIterator` arguments (``test_size``, ``batch_size``, ``noiseable_data``...).
+
+    Attributes:
+        paths: the image files, in the order of the rows of ``x`` before any ``test_size`` split.
+
+    Shapes:
+        ``x`` batches are ``(batch_size, C, H, W)`` for an `ImageExtractor`; ``y`` is ``None`` (or the
+        clean batch with a ``noiseable_data``).
+
+    Example:
+        >>> it = UnlabeledImageIterator("frames/", ImageExtractor(32, 32), batch_size=16)   # doctest: +SKIP
+    """
+
+    def __init__(self, directory: Any, extractor: ExtractableData, **kwargs: Any) -> None:
+        directory = _check_directory(directory)
+        extractor = _check_extractor(extractor)
+        paths: List[str] = []
+        for root, dirs, files in os.walk(directory):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]  # prune hidden folders from the walk
+            paths.extend(os.path.join(root, f) for f in files if _is_image_file(root, f))
+        if not paths:
+            raise ValueError(f"{directory} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+        paths.sort()
+
+        super().__init__(_extract_all(paths, extractor), **kwargs)
+        self.directory = directory
+        self.paths = paths
+
+
+class LabeledCSVIterator(ArrayIterator):
+    """Features and labels from one numeric CSV file (one sample per row).
+
+    Args:
+        path: the CSV file.
+        label_column: index of the label column (negative counts from the end); the other columns
+            are the features.
+        extractor: reads the file; default ``CSVExtractor()`` (comma separated, header detected).
+        **kwargs: the `ArrayIterator` arguments (``test_size``, ``batch_size``, ``epochs``...).
+
+    Shapes:
+        ``x`` batches are ``(batch_size, columns - 1)``, ``y`` batches ``(batch_size,)``.
+
+    Example:
+        >>> it = LabeledCSVIterator("iris.csv", label_column=-1, test_size=0.2)   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: Any,
+        *,
+        label_column: int = -1,
+        extractor: Optional[ExtractableData] = None,
+        **kwargs: Any,
+    ) -> None:
+        path = os.fspath(path)
+        extractor = CSVExtractor() if extractor is None else _check_extractor(extractor)
+        table = np.asarray(extractor.extract(path))
+        if table.ndim != 2 or table.shape[1] < 2:
+            raise ValueError(
+                f"CSV file {path} must have at least two columns (features and a label), "
+                f"got a table of shape {table.shape}"
+            )
+        n_cols = table.shape[1]
+        if not isinstance(label_column, (int, np.integer)) or not -n_cols <= label_column < n_cols:
+            raise ValueError(
+                f"label_column={label_column!r} is out of range for the {n_cols} columns of {path}"
+            )
+        label_column = int(label_column) % n_cols
+
+        super().__init__(np.delete(table, label_column, axis=1), table[:, label_column], **kwargs)
+        self.path = path
+        self.label_column = label_column
+
+
+class UnlabeledCSVIterator(ArrayIterator):
+    """Features from one numeric CSV file (one sample per row, every column a feature).
+
+    Args:
+        path: the CSV file.
+        extractor: reads the file; default ``CSVExtractor()`` (comma separated, header detected).
+        **kwargs: the `ArrayIterator` arguments (``test_size``, ``batch_size``, ``noiseable_data``...).
+
+    Shapes:
+        ``x`` batches are ``(batch_size, columns)``.
+
+    Example:
+        >>> it = UnlabeledCSVIterator("sensors.csv", batch_size=64, test_size=0.1)   # doctest: +SKIP
+    """
+
+    def __init__(self, path: Any, *, extractor: Optional[ExtractableData] = None, **kwargs: Any) -> None:
+        path = os.fspath(path)
+        extractor = CSVExtractor() if extractor is None else _check_extractor(extractor)
+        super().__init__(extractor.extract(path), **kwargs)
+        self.path = path
