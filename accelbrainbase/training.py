@@ -155,10 +155,14 @@ def gradient_step(model: Any, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
     Returns the summed per-sample loss of the batch on the first context.
     """
     ctx_list = model.ctx
-    parts = [(xi, yi) for xi, yi in zip(split_batch(x, ctx_list), split_batch(y, ctx_list)) if xi is not None]
+    xs, ys = split_batch(x, ctx_list), split_batch(y, ctx_list)
     with autograd.record():
-        losses = [model.compute_loss(xi, yi) for xi, yi in parts]
-    autograd.backward(losses)
+        losses = [model.compute_loss(xi, yi) for xi, yi in zip(xs, ys)]
+        # A batch smaller than the device count leaves devices idle; they join with a
+        # zero-weighted sample so their gradient is a fresh zero and every copy gets one update.
+        idle = [model.compute_loss(x[:1].as_in_context(c), None if y is None else y[:1].as_in_context(c)) * 0
+                for c in ctx_list[len(xs):]]
+    autograd.backward(losses + idle)
     trainer = model.trainer
     batch_size = x.shape[0]
     trainer.allreduce_grads()

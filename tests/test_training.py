@@ -191,6 +191,16 @@ def test_data_parallel_training_equals_single_device_training():
         np.testing.assert_allclose(value, expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+def test_a_batch_smaller_than_the_device_count_uses_only_its_own_gradient():
+    x, y = _blobs(n=41)  # batches of 20, 20 and a last one of a single sample
+    it = ArrayIterator(x, y, batch_size=20, epochs=2, seed=0)
+    single = _mlp(ctx=mx.cpu(0)).learn(it, verbose=False)
+    triple = _mlp(ctx=[mx.cpu(0), mx.cpu(1), mx.cpu(2)]).learn(it, verbose=False)
+    expected = _params(single)
+    for key, value in _params(triple).items():
+        np.testing.assert_allclose(value, expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
 def test_no_host_sync_per_batch(monkeypatch):
     """Loss values leave the device once per epoch, however many batches there are."""
     x, y = _blobs(n=400)
