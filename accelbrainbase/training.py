@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import mxnet as mx
 import numpy as np
 from mxnet import autograd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .context import derive_seed, seed_mxnet, split_batch
 from .interfaces import IteratableData, RegularizatableData
