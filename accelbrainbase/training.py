@@ -40,6 +40,7 @@ __all__ = [
     "fit",
     "learn_epoch",
     "gradient_step",
+    "apply_gradients",
     "clip_gradients",
     "atomic_write",
     "CHECKPOINT_FILE",
@@ -163,13 +164,21 @@ def gradient_step(model: Any, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
         idle = [model.compute_loss(x[:1].as_in_context(c), None if y is None else y[:1].as_in_context(c)) * 0
                 for c in ctx_list[len(xs):]]
     autograd.backward(losses + idle)
+    apply_gradients(model, x.shape[0], clip_norm)
+    return _sum_on(losses, ctx_list[0])
+
+
+def apply_gradients(model: Any, batch_size: int, clip_norm: Optional[float] = None) -> None:
+    """Sum the gradient buffers over devices, clip them, and let ``model.trainer`` update.
+
+    The gradients are sums over the batch; the optimizer rescales them by ``1 / batch_size``.
+    Models with explicit (non-autograd) gradients write them into the buffers and call this.
+    """
     trainer = model.trainer
-    batch_size = x.shape[0]
     trainer.allreduce_grads()
     if clip_norm is not None:
         clip_gradients(list(model.collect_params().values()), clip_norm, batch_size)
     trainer.update(batch_size)
-    return _sum_on(losses, ctx_list[0])
 
 
 def _sum_on(losses: List[mx.nd.NDArray], device: mx.Context) -> mx.nd.NDArray:

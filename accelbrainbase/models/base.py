@@ -154,6 +154,9 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         """A `gluon.Trainer` over this model's parameters with its optimizer settings."""
         params = dict(self.optimizer_params, learning_rate=self.learning_rate)
         if lr_scheduler is not None:
+            # The schedule starts from the model's learning rate (MXNet would warn and override;
+            # the rate must still be passed: some optimizers have their own default).
+            lr_scheduler.base_lr = self.learning_rate
             params["lr_scheduler"] = lr_scheduler
         # update_on_kvstore=False lets the loop all-reduce, clip, then update on every device.
         return gluon.Trainer(self.collect_params(), self.optimizer, params, update_on_kvstore=False)
