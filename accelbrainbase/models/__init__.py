@@ -2,5 +2,7 @@
 `ObservableData`) registered under a name for `accelbrainbase.get_model`."""
 from .base import ObservableModel
 from .dense import AutoEncoder, DenseDecoder, DenseEncoder, NeuralNetworks
+from .rbm import RestrictedBoltzmannMachines
 
-__all__ = ["ObservableModel", "NeuralNetworks", "AutoEncoder", "DenseEncoder", "DenseDecoder"]
+__all__ = ["ObservableModel", "NeuralNetworks", "AutoEncoder", "DenseEncoder", "DenseDecoder",
+           "RestrictedBoltzmannMachines"]
