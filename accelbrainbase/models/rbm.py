@@ -127,6 +127,31 @@ class _GibbsStep(_ParameterView):
         return _visible_sample(F, mean, self.gaussian), mean
 
 
+class _AnnealingStep(_ParameterView):
+    """One AIS transition between inverse temperatures ``betas = [b_prev, b]`` (Salakhutdinov &
+    Murray 2008): add ``log p*_b(v) - log p*_b_prev(v)`` to the log-weights, then a Gibbs sweep
+    leaving ``p_b`` invariant. ``p*_beta(v)`` interpolates a base model (independent visible units
+    with biases ``base``) and the RBM: ``exp(v.((1 - beta) base + beta b_v) [- |v|^2 / 2]) *
+    prod_j (1 + exp(beta (W v + b_h)_j))``. The temperatures are data, so one graph serves all."""
+
+    def hybrid_forward(self, F, v, log_w, betas, base, weight, visible_bias, hidden_bias):  # noqa: D102
+        b_prev = F.slice_axis(betas, axis=0, begin=0, end=1).reshape((1, 1))
+        b = F.slice_axis(betas, axis=0, begin=1, end=2).reshape((1, 1))
+        pre = _hidden_pre(F, v, weight, hidden_bias, self.num_hidden)
+        # The |v|^2 term of Gaussian units does not depend on beta and cancels in the difference.
+        linear = F.FullyConnected(v, (visible_bias - base).reshape((1, -1)), no_bias=True, num_hidden=1)
+
+        def softplus_sum(beta):
+            return F.sum(F.Activation(F.broadcast_mul(pre, beta), act_type="softrelu"), axis=1)
+
+        log_w = log_w + F.broadcast_mul(linear, b - b_prev).reshape((-1,)) + softplus_sum(b) - softplus_sum(b_prev)
+        h = _bernoulli(F, F.sigmoid(F.broadcast_mul(pre, b)))
+        bias = F.broadcast_add(F.broadcast_mul(base.reshape((1, -1)), 1 - b),
+                               F.broadcast_mul(visible_bias.reshape((1, -1)), b))
+        mean = F.broadcast_add(F.broadcast_mul(F.dot(h, weight), b), bias)
+        return _visible_sample(F, mean if self.gaussian else F.sigmoid(mean), self.gaussian), log_w
+
+
 class _FreeEnergy(_ParameterView):
     def hybrid_forward(self, F, v, weight, visible_bias, hidden_bias):  # noqa: D102
         pre = _hidden_pre(F, v, weight, hidden_bias, self.num_hidden)
@@ -150,7 +175,9 @@ class RestrictedBoltzmannMachines(ObservableModel):
         visible_type: ``"bernoulli"`` (binary data or data in [0, 1]) or ``"gaussian"`` (real-valued
             data, standardized: the visible units have unit variance).
         k: Gibbs steps per update.
-        persistent: PCD-k (persistent chains, one per sample of a batch) instead of CD-k.
+        persistent: PCD-k (persistent chains, one per sample of a batch) instead of CD-k. PCD needs
+            a smaller effective step ``learning_rate / (1 - momentum)`` than CD so that the chains
+            keep up with the weights (e.g. ``learning_rate=0.05, momentum=0.5``).
         learning_rate, momentum, weight_decay: SGD with momentum; weight decay applies to ``W`` only.
         optimizer, optimizer_params: any other Gluon optimizer (``momentum`` then does not apply).
         visible_bias_init: ``"data"`` sets the visible biases from the training data at the start of
@@ -236,8 +263,12 @@ class RestrictedBoltzmannMachines(ObservableModel):
             self.cd = _ContrastiveDivergence(self)
             self.gibbs = _GibbsStep(self)
             self.energy = _FreeEnergy(self)
+            self.annealing = _AnnealingStep(self)
         self._chains: List[Optional[mx.nd.NDArray]] = [None] * len(self.ctx)
         self._finish_init()
+        # The internal graphs run thousands of times (training, sampling, AIS): always compile them.
+        for block in (self.cd, self.gibbs, self.energy, self.annealing):
+            block.hybridize()
 
     @property
     def gaussian(self) -> bool:
@@ -422,22 +453,10 @@ class RestrictedBoltzmannMachines(ObservableModel):
             v = mx.nd.random.uniform(shape=(chains, self.visible_dim), ctx=device) < mx.nd.sigmoid(base).reshape((1, -1))
             log_z0 = self.hidden_dim * math.log(2) + float(mx.nd.Activation(base, act_type="softrelu").sum().asscalar())
 
-        def log_p(v: mx.nd.NDArray, beta: float) -> mx.nd.NDArray:
-            bias = (1 - beta) * base + beta * visible_bias
-            pre = _hidden_pre(mx.nd, v, weight, hidden_bias, self.hidden_dim) * beta
-            hidden = mx.nd.Activation(pre, act_type="softrelu").sum(axis=1)
-            linear = mx.nd.dot(v, bias)
-            if self.gaussian:
-                return linear - 0.5 * (v ** 2).sum(axis=1) + hidden
-            return linear + hidden
-
         log_w = mx.nd.zeros(chains, ctx=device)
-        for b_prev, b in zip(schedule[:-1], schedule[1:]):
-            log_w = log_w + log_p(v, b) - log_p(v, b_prev)
-            # A Gibbs sweep that leaves p_b invariant.
-            h = _bernoulli(mx.nd, mx.nd.sigmoid(_hidden_pre(mx.nd, v, weight, hidden_bias, self.hidden_dim) * b))
-            mean = ((1 - b) * base + b * visible_bias).reshape((1, -1)) + b * mx.nd.dot(h, weight)
-            v = _visible_sample(mx.nd, mean if self.gaussian else mx.nd.sigmoid(mean), self.gaussian)
+        pairs = mx.nd.array(np.stack([schedule[:-1], schedule[1:]], axis=1), ctx=device)
+        for i in range(pairs.shape[0]):
+            v, log_w = self.annealing(v, log_w, pairs[i], base)
         log_z = log_z0 + log_mean_exp(log_w.asnumpy().astype(np.float64))
         if self.gaussian:
             # p_1 above is exp(-F(v) + |b_v|^2 / 2): its normaliser is Z exp(|b_v|^2 / 2).
