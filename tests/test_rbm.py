@@ -228,3 +228,37 @@ def test_visible_biases_start_at_the_data_log_odds_only_when_fresh(tmp_path):
     loaded = RestrictedBoltzmannMachines.load(str(tmp_path / "rbm.params"))
     loaded.learn(ArrayIterator(1 - x, batch_size=200, epochs=1, seed=0), verbose=False)
     np.testing.assert_allclose(loaded.visible_bias.data().asnumpy(), np.log(p / (1 - p)), atol=1e-3)
+
+
+def _nudge(images: np.ndarray) -> np.ndarray:
+    """The 8x8 images and their copies shifted by one pixel left, right, up and down (zeros enter
+    at the border), as in scikit-learn's RBM + logistic regression example."""
+    images = images.reshape(-1, 8, 8)
+    out = [images]
+    for axis, step in ((1, 1), (1, -1), (2, 1), (2, -1)):
+        moved = np.roll(images, step, axis=axis)
+        border = [slice(None)] * 3
+        border[axis] = 0 if step == 1 else -1
+        moved[tuple(border)] = 0
+        out.append(moved)
+    return np.concatenate(out).reshape(-1, 64)
+
+
+@pytest.mark.slow
+def test_rbm_features_classify_nudged_digits():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x, y = _nudge(digits.data.astype(np.float32)), np.tile(digits.target, 5)
+    x = (x - x.min(axis=0)) / (x.max(axis=0) - x.min(axis=0) + 1e-4)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0)
+    rbm = RestrictedBoltzmannMachines(64, 100, learning_rate=0.1, seed=0)
+    rbm.learn(ArrayIterator(x_train, batch_size=20, epochs=40, seed=0), verbose=False)
+    features_train, features_test = rbm.extract_feature_points(x_train), rbm.extract_feature_points(x_test)
+    # The classifier's regularisation is chosen on a validation part of the training split only.
+    fit_f, val_f, fit_y, val_y = train_test_split(features_train, y_train, test_size=0.25, random_state=0)
+    best_c = max([10, 30, 100], key=lambda c: LogisticRegression(C=c, max_iter=2000).fit(fit_f, fit_y).score(val_f, val_y))
+    accuracy = LogisticRegression(C=best_c, max_iter=2000).fit(features_train, y_train).score(features_test, y_test)
+    assert accuracy >= 0.945, (accuracy, best_c)
