@@ -54,7 +54,8 @@ def test_demo_writes_its_figures(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "AutoEncoder" in result.stdout and "test accuracy" in result.stdout
-    for name in ("dense_loss.png", "dense_reconstructions.png"):
+    assert "log Z exact" in result.stdout
+    for name in ("dense_loss.png", "dense_reconstructions.png", "rbm.png"):
         assert (out / name).stat().st_size > 1000
 
 
