@@ -55,7 +55,8 @@ def test_demo_writes_its_figures(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "AutoEncoder" in result.stdout and "test accuracy" in result.stdout
     assert "log Z exact" in result.stdout
-    for name in ("dense_loss.png", "dense_reconstructions.png", "rbm.png"):
+    assert "DBM 64-16-8" in result.stdout
+    for name in ("dense_loss.png", "dense_reconstructions.png", "rbm.png", "dbm.png"):
         assert (out / name).stat().st_size > 1000
 
 
