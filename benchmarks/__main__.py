@@ -19,6 +19,7 @@ from .common import machine_info, peak_rss_mb
 #: benchmark name -> module (relative to this package); a new family adds one line.
 BENCHMARKS = {
     "dense": ".bench_dense",
+    "rbm": ".bench_rbm",
 }
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "results.md")

@@ -20,6 +20,8 @@ __all__ = [
     "fmt_rate",
     "fmt_ratio",
     "ENV_VARS",
+    "timed",
+    "interleaved_best",
 ]
 
 #: environment variables that visibly change MXNet's small-op costs (SPEC §7); reported as set.
@@ -136,3 +138,27 @@ def fmt_rate(value: Optional[float]) -> str:
 def fmt_ratio(value: Optional[float]) -> str:
     """A ratio such as ``1.23×``; ``-`` when not measured."""
     return "-" if value is None else f"{value:.2f}×"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes, including the work it left queued in MXNet's engine."""
+    import mxnet as mx
+
+    mx.nd.waitall()
+    start = time.perf_counter()
+    fn()
+    mx.nd.waitall()
+    return time.perf_counter() - start
+
+
+def interleaved_best(fns: Dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> Dict[str, float]:
+    """Fastest time (s) of each function over ``rounds`` round-robin rounds, after ``warmup`` untimed
+    rounds: each round runs every function once, so a slow spell of the machine hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            timed(fn)
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], timed(fn))
+    return best
