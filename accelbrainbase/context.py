@@ -97,7 +97,6 @@ def seed_everything(seed: Optional[int], ctx: CtxLike = None) -> None:
 
 
 def seed_mxnet(seed: int, ctx: CtxLike = None) -> None:
-    """Seed MXNet's generator on the CPU (where initializers run) and on every context of ``ctx``."""
+    """Seed MXNet's generators: one call seeds every device (``ctx`` is checked, not needed)."""
+    as_ctx_list(ctx)
     mx.random.seed(seed)
-    for c in as_ctx_list(ctx):
-        mx.random.seed(seed, ctx=c)
