@@ -26,7 +26,7 @@ from ..context import CtxLike, as_ctx_list, seed_everything
 from ..interfaces import IteratableData, ObservableData
 from ..training import _sum_on, atomic_write, fit, gradient_step
 
-__all__ = ["ObservableModel", "encode_config", "decode_config"]
+__all__ = ["ObservableModel", "encode_config", "decode_config", "momentum_optimizer_params"]
 
 M = TypeVar("M", bound="ObservableModel")
 
@@ -72,6 +72,20 @@ def decode_config(value: Any) -> Any:
             return _import(value["__class__"])(**decode_config(value["config"]))
         return {k: decode_config(v) for k, v in value.items()}
     return value
+
+
+def momentum_optimizer_params(optimizer: str, momentum: float, weight_decay: float,
+                              optimizer_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Optimizer arguments of the models that expose ``momentum`` and ``weight_decay`` (the
+    Boltzmann machines): momentum for SGD/NAG, weight decay for any optimizer; explicit
+    ``optimizer_params`` win."""
+    if not 0 <= momentum < 1 or weight_decay < 0:
+        raise ValueError(f"need 0 <= momentum < 1 and weight_decay >= 0, got {momentum}, {weight_decay}")
+    params = dict(optimizer_params or {})
+    if optimizer in ("sgd", "nag"):
+        params.setdefault("momentum", momentum)
+    params.setdefault("wd", weight_decay)
+    return params
 
 
 class ObservableModel(gluon.HybridBlock, ObservableData):

@@ -28,9 +28,9 @@ from ..context import CtxLike, derive_seed, split_batch
 from ..interfaces import IteratableData
 from ..registry import register_model
 from ..training import CHECKPOINT_FILE, apply_gradients
-from .base import ObservableModel
+from .base import ObservableModel, momentum_optimizer_params
 from .partition import ais_betas, log_mean_exp
-from .rbm import RestrictedBoltzmannMachines
+from .rbm import RestrictedBoltzmannMachines, _bernoulli
 
 __all__ = ["DeepBoltzmannMachines"]
 
@@ -63,10 +63,6 @@ class _Layout:
         self.n_odd = sum(dims[l] for l in self.odd)
         self.n_even = sum(dims[l] for l in self.even)
         self.n_visible = dims[0]
-
-
-def _bernoulli(F: Any, p: Any) -> Any:
-    return F.random.uniform_like(p) < p
 
 
 def _concat(F: Any, parts: Sequence[Any], dim: int) -> Any:
@@ -473,14 +469,9 @@ class DeepBoltzmannMachines(ObservableModel):
             raise ValueError(f"pretrain_batch_size must be a positive integer or None, got {pretrain_batch_size!r}")
         if pretrain_learning_rate <= 0:
             raise ValueError(f"pretrain_learning_rate must be positive, got {pretrain_learning_rate}")
-        if not 0 <= momentum < 1 or weight_decay < 0:
-            raise ValueError(f"need 0 <= momentum < 1 and weight_decay >= 0, got {momentum}, {weight_decay}")
-        params = dict(optimizer_params or {})
-        if optimizer in ("sgd", "nag"):
-            params.setdefault("momentum", momentum)
-        params.setdefault("wd", weight_decay)
         super().__init__(ctx=ctx, seed=seed, optimizer=optimizer, learning_rate=learning_rate,
-                         optimizer_params=params,
+                         optimizer_params=momentum_optimizer_params(optimizer, momentum, weight_decay,
+                                                                    optimizer_params),
                          initializer=initializer if initializer is not None else mx.init.Normal(0.01))
         self.layer_dims = dims
         self.num_layers = len(dims) - 1

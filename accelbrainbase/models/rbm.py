@@ -27,7 +27,7 @@ from ..interfaces import IteratableData
 from ..registry import register_model
 from ..training import apply_gradients
 from ..training import learn_epoch as default_learn_epoch
-from .base import ObservableModel
+from .base import ObservableModel, momentum_optimizer_params
 from .partition import ais_betas, log_mean_exp, logsumexp_binary_states
 
 __all__ = ["RestrictedBoltzmannMachines", "VISIBLE_TYPES"]
@@ -459,14 +459,9 @@ class RestrictedBoltzmannMachines(ObservableModel):
             raise ValueError(f"k (Gibbs steps) must be at least 1, got {k}")
         if visible_bias_init not in ("data", "zero"):
             raise ValueError(f"visible_bias_init must be 'data' or 'zero', got {visible_bias_init!r}")
-        if not 0 <= momentum < 1 or weight_decay < 0:
-            raise ValueError(f"need 0 <= momentum < 1 and weight_decay >= 0, got {momentum}, {weight_decay}")
-        params = dict(optimizer_params or {})
-        if optimizer in ("sgd", "nag"):
-            params.setdefault("momentum", momentum)
-        params.setdefault("wd", weight_decay)
         super().__init__(ctx=ctx, seed=seed, optimizer=optimizer, learning_rate=learning_rate,
-                         optimizer_params=params,
+                         optimizer_params=momentum_optimizer_params(optimizer, momentum, weight_decay,
+                                                                    optimizer_params),
                          initializer=initializer if initializer is not None else mx.init.Normal(0.01))
         self.visible_dim, self.hidden_dim = int(visible_dim), int(hidden_dim)
         self.visible_type, self.k, self.persistent = visible_type, int(k), bool(persistent)
