@@ -2,11 +2,11 @@
 annealed importance sampling (AIS) schedule (Neal 2001; Salakhutdinov & Murray 2008)."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Tuple
 
 import numpy as np
 
-__all__ = ["logsumexp_binary_states", "ais_betas", "log_mean_exp"]
+__all__ = ["logsumexp_binary_states", "ais_betas", "log_mean_exp", "split_betas"]
 
 
 def logsumexp_binary_states(n_units: int, log_terms: Callable[[np.ndarray], np.ndarray],
@@ -61,3 +61,10 @@ def ais_betas(n: int = 20000) -> np.ndarray:
     return np.concatenate([np.linspace(0.0, 0.5, n1, endpoint=False),
                            np.linspace(0.5, 0.9, n2, endpoint=False),
                            np.linspace(0.9, 1.0, n3)])
+
+
+def split_betas(F: Any, pair: Any) -> Tuple[Any, Any]:
+    """``(beta_prev, beta)`` of one AIS transition, each ``(1, 1)`` for broadcasting, from the
+    ``(2,)`` array ``[beta_prev, beta]`` a compiled annealing graph receives as data."""
+    return (F.slice_axis(pair, axis=0, begin=0, end=1).reshape((1, 1)),
+            F.slice_axis(pair, axis=0, begin=1, end=2).reshape((1, 1)))
