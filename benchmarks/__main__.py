@@ -10,17 +10,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pkgutil
 import sys
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from .common import machine_info, peak_rss_mb
 
-#: benchmark name -> module (relative to this package); a new family adds one line.
-BENCHMARKS = {
-    "dense": ".bench_dense",
-    "rbm": ".bench_rbm",
-}
+
+def _find_benchmarks() -> Dict[str, str]:
+    """Every ``bench_<name>.py`` beside this file, ordered by its ``ORDER`` (then by name)."""
+    found = []
+    for info in pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))]):
+        if info.name.startswith("bench_"):
+            module = importlib.import_module(f".{info.name}", __package__)
+            found.append((getattr(module, "ORDER", 100), info.name[len("bench_"):], f".{info.name}"))
+    return {name: module for _, name, module in sorted(found)}
+
+
+#: benchmark name -> module (relative to this package); a family adds a ``bench_<name>.py`` file
+#: with ``ORDER`` and ``run(quick) -> list of Table``.
+BENCHMARKS = _find_benchmarks()
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "results.md")
 

@@ -21,6 +21,9 @@ import numpy as np
 
 from .common import Table, best_rate, fmt_rate, fmt_ratio, peak_rss_mb
 
+#: position in ``python -m benchmarks`` (ascending).
+ORDER = 10
+
 __all__ = ["NAME", "run", "NumpyTiedAE"]
 
 NAME = "dense"

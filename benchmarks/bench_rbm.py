@@ -37,6 +37,9 @@ import numpy as np
 
 from .common import ENV_VARS, Table, fmt_rate, fmt_ratio, interleaved_best, peak_rss_mb, timed
 
+#: position in ``python -m benchmarks`` (ascending).
+ORDER = 20
+
 __all__ = ["NAME", "run", "NumpyCD1", "sgemm_gflops"]
 
 NAME = "rbm"

@@ -1,0 +1,3 @@
+"""Convolutional classifier (SPEC §6.2)."""
+
+__all__: list = []

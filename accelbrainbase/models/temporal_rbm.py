@@ -1,0 +1,3 @@
+"""Temporal RBMs: RTRBM, RNN-RBM, LSTM-RTRBM (SPEC §6.1)."""
+
+__all__: list = []
