@@ -12,7 +12,7 @@ from mxnet import gluon
 
 from .interfaces import ComputableLoss
 
-__all__ = ["L2NormLoss", "CrossEntropyLoss", "BinaryCrossEntropyLoss"]
+__all__ = ["L2NormLoss", "CrossEntropyLoss", "BinaryCrossEntropyLoss", "pull_away_term"]
 
 
 class _Computable(ComputableLoss):
@@ -62,3 +62,36 @@ class BinaryCrossEntropyLoss(_Computable, gluon.loss.SigmoidBinaryCrossEntropyLo
         >>> round(float(BinaryCrossEntropyLoss().compute(mx.nd.zeros((1, 1)), mx.nd.ones((1, 1))).asscalar()), 4)
         0.6931
     """
+
+
+def pull_away_term(F: Any, codes: Any, eps: float = 1e-8) -> Any:
+    """The pull-away term of Zhao, Mathieu & LeCun 2016 (EBGAN): mean squared cosine similarity
+    between the codes of different samples of a batch,
+
+        PT(S) = 1 / (N (N - 1)) * sum_{i != j} (s_i . s_j / (|s_i| |s_j|))^2.
+
+    It is 0 for mutually orthogonal codes and 1 when all codes are parallel; adding it to a loss pushes
+    the codes of a batch apart (the repelling auto-encoder, the EBGAN generator). Usable inside
+    ``hybrid_forward`` (pass its ``F``) or on NDArrays (``F = mx.nd``); the batch size is read from the
+    data, not baked into the graph.
+
+    Args:
+        F: ``mx.nd`` or ``mx.sym`` (the ``F`` of ``hybrid_forward``).
+        codes: ``(N, ...)`` with ``N >= 2``; trailing axes are flattened.
+        eps: guards the norm of all-zero codes.
+
+    Returns:
+        a one-element array ``(1,)``.
+
+    Example:
+        >>> float(pull_away_term(mx.nd, mx.nd.array([[1, 0], [0, 2]])).asscalar())
+        0.0
+        >>> float(pull_away_term(mx.nd, mx.nd.array([[1, 1], [2, 2], [-3, -3]])).asscalar())
+        1.0
+    """
+    flat = F.flatten(codes)
+    unit = F.broadcast_div(flat, F.sqrt(F.sum(F.square(flat), axis=1, keepdims=True) + eps))
+    cosine = F.dot(unit, unit, transpose_b=True)
+    off_diagonal = F.sum(F.square(cosine)) - F.sum(F.square(F.sum(F.square(unit), axis=1)))
+    n = F.sum(F.ones_like(F.slice_axis(flat, axis=1, begin=0, end=1)))
+    return F.reshape(off_diagonal / (n * (n - 1)), shape=(1,))

@@ -10,6 +10,7 @@ from .iterators import (
 )
 from .noise import CutoutNoise, GaussNoise, MaskingNoise
 from .samplers import ConditionSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler
+from .sprites import moving_digit_sprites
 
 __all__ = [
     "ImageExtractor",
@@ -27,4 +28,5 @@ __all__ = [
     "UniformNoiseSampler",
     "TrueSampler",
     "ConditionSampler",
+    "moving_digit_sprites",
 ]
