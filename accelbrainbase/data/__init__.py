@@ -10,7 +10,7 @@ from .iterators import (
 )
 from .noise import CutoutNoise, GaussNoise, MaskingNoise
 from .samplers import ConditionSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler
-from .sprites import moving_digit_sprites
+from .synthetic import chord_rolls, horse_silhouettes, moving_digit_sprites, next_frame_baselines
 
 __all__ = [
     "ImageExtractor",
@@ -29,4 +29,7 @@ __all__ = [
     "TrueSampler",
     "ConditionSampler",
     "moving_digit_sprites",
+    "chord_rolls",
+    "next_frame_baselines",
+    "horse_silhouettes",
 ]

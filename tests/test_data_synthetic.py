@@ -1,10 +1,10 @@
-"""Moving digit sprites: shapes, determinism, constant motion with bounces."""
+"""Synthetic sequence tasks: moving digit sprites, chord rolls and the naive next-frame predictors."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from accelbrainbase.data import moving_digit_sprites
+from accelbrainbase.data import chord_rolls, moving_digit_sprites, next_frame_baselines
 
 
 def test_shape_range_and_seed():
@@ -38,3 +38,24 @@ def test_binarize_and_bad_arguments():
         moving_digit_sprites(2, 3, canvas=8)
     with pytest.raises(ValueError, match="binarize"):
         moving_digit_sprites(2, 3, binarize=1.5)
+
+
+def test_chord_rolls_follow_their_rule():
+    rolls = chord_rolls(50, 12, pitches=30, hold=2, noise=0.0, seed=0)
+    assert rolls.shape == (50, 12, 30) and set(np.unique(rolls)) == {0.0, 1.0}
+    assert (rolls.sum(axis=2) == 3).all()                       # one major triad per frame
+    for seq in rolls:                                           # each frame is the last one moved by 0, +2, -3 or +5
+        moves = [[m for m in (0, 2, -3, 5) if np.array_equal(np.roll(a, m), b)] for a, b in zip(seq[:-1], seq[1:])]
+        assert all(len(m) == 1 for m in moves)
+        held = [m[0] == 0 for m in moves]
+        assert not any(a and b for a, b in zip(held[:-1], held[1:]))   # hold=2: never two holds in a row
+    noisy = chord_rolls(50, 12, noise=0.1, seed=0)
+    assert 0.05 < np.abs(noisy - rolls).mean() < 0.15
+
+
+def test_next_frame_baselines():
+    x = np.zeros((2, 3, 4), dtype=np.float32)
+    x[:, 1] = 1.0                                               # frames 0, 1, 0
+    errors = next_frame_baselines(x, x)
+    assert errors["repeat last frame"] == 1.0                   # every step changes every pixel
+    np.testing.assert_allclose(errors["mean frame"], ((1 / 3 - 1) ** 2 + (1 / 3) ** 2) / 2)

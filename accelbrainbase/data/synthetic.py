@@ -1,0 +1,181 @@
+"""Synthetic sequence tasks shared by the recurrent and temporal Boltzmann families.
+
+- `moving_digit_sprites`: 8×8 digit images from scikit-learn's bundled digits move over a larger blank
+  canvas with constant velocities, bouncing off the borders (a small offline cousin of Moving MNIST,
+  Srivastava et al. 2015). Needs scikit-learn (a demo/test extra).
+- `chord_rolls`: binary piano rolls from a fixed stochastic rule.
+- `next_frame_baselines`: the two naive next-frame predictors every sequence model must beat.
+- `horse_silhouettes`: shifted, scaled and rotated binary copies of scikit-image's horse (Shape-BM).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["moving_digit_sprites", "chord_rolls", "next_frame_baselines", "horse_silhouettes", "CHORD_MOVES", "CHORD_NOTES"]
+
+_SPRITE = 8
+
+
+def _bounce(position: np.ndarray, velocity: np.ndarray, limit: int) -> None:
+    """Advance ``position`` by ``velocity`` in place, reflecting at 0 and ``limit``."""
+    position += velocity
+    low, high = position < 0, position > limit
+    position[low] = -position[low]
+    position[high] = 2 * limit - position[high]
+    velocity[low | high] *= -1
+
+
+def moving_digit_sprites(n_sequences: int, n_frames: int, *, canvas: int = 24, n_sprites: int = 1,
+                         max_speed: int = 2, binarize: Optional[float] = None,
+                         digits: Optional[np.ndarray] = None, seed: Optional[int] = 0) -> np.ndarray:
+    """Videos of digit sprites moving with constant velocities and bouncing off the borders.
+
+    Each sequence draws ``n_sprites`` random digits, start positions and integer velocities (each axis in
+    ``-max_speed..max_speed``, never both zero). Overlapping sprites are combined by a pixel-wise maximum.
+
+    Args:
+        n_sequences: number of videos ``N``.
+        n_frames: frames per video ``T``.
+        canvas: side of the square canvas in pixels (> 8).
+        n_sprites: sprites per video.
+        max_speed: largest speed per axis, in pixels per frame.
+        binarize: a threshold in (0, 1): frames become ``x >= binarize`` (for binary models), or None.
+        digits: sprite images ``(M, 64)`` or ``(M, 8, 8)`` in [0, 1]; default scikit-learn's digits / 16.
+        seed: random seed (same seed, same videos).
+
+    Returns:
+        float32 array ``(N, T, 1, canvas, canvas)`` in [0, 1].
+
+    Example:
+        >>> videos = moving_digit_sprites(4, 10, canvas=24, seed=0)
+        >>> videos.shape
+        (4, 10, 1, 24, 24)
+    """
+    if n_sequences < 1 or n_frames < 1:
+        raise ValueError(f"need n_sequences >= 1 and n_frames >= 1, got {n_sequences} and {n_frames}")
+    if canvas <= _SPRITE:
+        raise ValueError(f"canvas must be larger than the {_SPRITE}-pixel sprites, got {canvas}")
+    if max_speed < 1:
+        raise ValueError(f"max_speed must be >= 1, got {max_speed}")
+    if binarize is not None and not 0.0 < binarize < 1.0:
+        raise ValueError(f"binarize must be a threshold in (0, 1) or None, got {binarize}")
+    if digits is None:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits().data / 16.0
+    sprites = np.asarray(digits, dtype=np.float32).reshape(-1, _SPRITE, _SPRITE)
+    rng = np.random.RandomState(seed)
+    limit = canvas - _SPRITE
+    videos = np.zeros((n_sequences, n_frames, canvas, canvas), dtype=np.float32)
+    offsets = np.arange(_SPRITE)
+    seq = np.arange(n_sequences)[:, None, None]
+    for _ in range(n_sprites):
+        image = sprites[rng.randint(len(sprites), size=n_sequences)]
+        position = rng.randint(0, limit + 1, size=(n_sequences, 2))
+        velocity = rng.randint(-max_speed, max_speed + 1, size=(n_sequences, 2))
+        still = (velocity == 0).all(axis=1)
+        velocity[still, rng.randint(2, size=still.sum())] = rng.choice([-1, 1], size=still.sum())
+        for t in range(n_frames):
+            rows = (position[:, 0, None] + offsets)[:, :, None]
+            cols = (position[:, 1, None] + offsets)[:, None, :]
+            frame = videos[:, t]
+            frame[seq, rows, cols] = np.maximum(frame[seq, rows, cols], image)
+            _bounce(position, velocity, limit)
+    if binarize is not None:
+        videos = (videos >= binarize).astype(np.float32)
+    return videos[:, :, None]
+
+
+#: root moves between chords and their probabilities (semitones, wrapping around the keyboard).
+CHORD_MOVES = ((2, 0.6), (-3, 0.2), (5, 0.2))
+#: the notes of a chord above its root (a major triad).
+CHORD_NOTES = (0, 4, 7)
+
+
+def chord_rolls(n_sequences: int, n_frames: int, *, pitches: int = 30, hold: int = 2, noise: float = 0.02,
+                seed: Optional[int] = 0) -> np.ndarray:
+    """Binary piano rolls ``(N, T, pitches)`` from a fixed stochastic rule.
+
+    Each frame sounds one major triad (root, +4, +7 semitones, wrapping around ``pitches`` keys).
+    A chord is held for ``hold`` frames; then its root moves by +2 (probability 0.6), -3 (0.2) or
+    +5 (0.2) semitones. Sequences start at a random root and a random phase of the hold; every
+    pixel is flipped with probability ``noise``. The next frame is predictable from the past
+    (held chords exactly, moves up to the three-way choice), the last frame alone does not tell
+    whether the chord moves next, and frames are sparse (3 of 30 keys), so both the
+    repeat-last-frame and the mean-frame predictor are real baselines.
+
+    Example:
+        >>> chord_rolls(4, 10, seed=0).shape
+        (4, 10, 30)
+    """
+    if n_sequences < 1 or n_frames < 1 or hold < 1 or pitches <= max(CHORD_NOTES):
+        raise ValueError(f"need n_sequences, n_frames, hold >= 1 and pitches > {max(CHORD_NOTES)}, got "
+                         f"{n_sequences}, {n_frames}, {hold}, {pitches}")
+    rng = np.random.RandomState(seed)
+    moves = np.array([m for m, _ in CHORD_MOVES])
+    probs = np.array([p for _, p in CHORD_MOVES])
+    rolls = np.zeros((n_sequences, n_frames, pitches), dtype=np.float32)
+    root = rng.randint(0, pitches, n_sequences)
+    phase = rng.randint(0, hold, n_sequences)
+    rows = np.arange(n_sequences)
+    for t in range(n_frames):
+        for note in CHORD_NOTES:
+            rolls[rows, t, (root + note) % pitches] = 1.0
+        phase += 1
+        move = phase >= hold
+        root = np.where(move, (root + moves[rng.choice(len(moves), n_sequences, p=probs)]) % pitches, root)
+        phase[move] = 0
+    flips = rng.rand(*rolls.shape) < noise
+    return np.abs(rolls - flips).astype(np.float32)
+
+
+def next_frame_baselines(x_train: np.ndarray, x_test: np.ndarray) -> Dict[str, float]:
+    """Per-pixel MSE of the two naive next-frame predictors on ``x_test[:, 1:]``: repeating the
+    last frame, and the per-pixel mean frame of the training data."""
+    target = x_test[:, 1:]
+    mean_frame = x_train.reshape(-1, x_train.shape[-1]).mean(axis=0)
+    return {"repeat last frame": float(np.mean(np.square(x_test[:, :-1] - target))),
+            "mean frame": float(np.mean(np.square(mean_frame - target)))}
+
+
+def horse_silhouettes(n: int, size: int = 32, *, seed: int = 0, scale: Tuple[float, float] = (0.75, 1.0),
+                      shift: float = 0.12, rotation: float = 8.0) -> np.ndarray:
+    """``n`` binary ``size x size`` silhouettes of the horse of ``skimage.data.horse()`` (1 = horse).
+
+    The horse (cropped to its bounding box, centred in a square) is drawn with a random scale
+    (``scale`` times the image side for the long side of the horse), a random shift (up to
+    ``shift`` times the side on each axis) and a random rotation (up to ``rotation`` degrees), then
+    thresholded at 0.5. Different seeds give different copies: a held-out set is another seed.
+    Needs scikit-image.
+
+    Returns:
+        float32 array ``(n, size, size)`` of 0/1.
+
+    Example:
+        >>> horse_silhouettes(2, 16, seed=0).shape
+        (2, 16, 16)
+    """
+    from skimage import data, transform
+
+    horse = (~data.horse()).astype(np.float64)  # the image is black on white
+    rows, cols = np.where(horse > 0)
+    horse = horse[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    side = max(horse.shape)
+    square = np.zeros((side, side))
+    r0, c0 = (side - horse.shape[0]) // 2, (side - horse.shape[1]) // 2
+    square[r0:r0 + horse.shape[0], c0:c0 + horse.shape[1]] = horse
+    # Anti-aliased once at 4x the target resolution; each copy is then a bilinear warp of it.
+    source = transform.resize(square, (4 * size, 4 * size), order=1, anti_aliasing=True)
+    rng = np.random.RandomState(seed)
+    out = np.empty((n, size, size), dtype=np.float32)
+    for i in range(n):
+        factor = rng.uniform(*scale) / 4.0
+        angle = np.deg2rad(rng.uniform(-rotation, rotation))
+        offset = rng.uniform(-shift, shift, 2) * size
+        forward = (transform.AffineTransform(translation=(-2 * size, -2 * size))
+                   + transform.AffineTransform(scale=factor, rotation=angle)
+                   + transform.AffineTransform(translation=(size / 2 + offset[0], size / 2 + offset[1])))
+        out[i] = transform.warp(source, forward.inverse, output_shape=(size, size), order=1) >= 0.5
+    return out
