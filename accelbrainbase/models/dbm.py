@@ -30,7 +30,7 @@ from ..registry import register_model
 from ..training import CHECKPOINT_FILE, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
 from .partition import ais_betas, log_mean_exp, split_betas
-from .rbm import RestrictedBoltzmannMachines, _bernoulli
+from .rbm import RestrictedBoltzmannMachines, _bernoulli, _sigmoid
 
 __all__ = ["DeepBoltzmannMachines"]
 
@@ -115,7 +115,7 @@ def _up_pass(F: Any, v: Any, weights: List[Any], biases: List[Any], dims: Sequen
     mus = [v]
     for layer in range(1, top + 1):
         below = mus[-1] * 2.0 if layer < top else mus[-1]
-        mus.append(F.sigmoid(F.FullyConnected(below, weights[layer], biases[layer], num_hidden=dims[layer])))
+        mus.append(_sigmoid(F, F.FullyConnected(below, weights[layer], biases[layer], num_hidden=dims[layer])))
     return mus
 
 
@@ -132,25 +132,25 @@ def _mean_field(F: Any, v: Any, c: _Coupling, lay: _Layout, steps: int) -> Tuple
     even_hidden = _concat(F, [mus[l] for l in lay.even[1:]], 1)
     drive = F.FullyConnected(v, c.w_o_v, c.b_o, num_hidden=lay.n_odd)  # v is clamped: once
     for _ in range(steps):
-        odd = F.sigmoid(drive + F.FullyConnected(even_hidden, c.w_o_eh, no_bias=True, num_hidden=lay.n_odd))
-        even_hidden = F.sigmoid(F.FullyConnected(odd, c.w_eh_o, c.b_eh, num_hidden=lay.n_even - lay.n_visible))
+        odd = _sigmoid(F, drive + F.FullyConnected(even_hidden, c.w_o_eh, no_bias=True, num_hidden=lay.n_odd))
+        even_hidden = _sigmoid(F, F.FullyConnected(odd, c.w_eh_o, c.b_eh, num_hidden=lay.n_even - lay.n_visible))
     return odd, even_hidden
 
 
 def _reconstruction(F: Any, odd: Any, c: _Coupling, lay: _Layout) -> Any:
     """``p(v = 1 | h_1)`` for the odd vector (only ``h_1`` touches ``v``)."""
-    return F.sigmoid(F.FullyConnected(odd, c.w_v_o, c.biases[0], num_hidden=lay.n_visible))
+    return _sigmoid(F, F.FullyConnected(odd, c.w_v_o, c.biases[0], num_hidden=lay.n_visible))
 
 
 def _odd_given_even(F: Any, even: Any, c: _Coupling, lay: _Layout) -> Any:
-    return F.sigmoid(F.FullyConnected(even, c.w_oe, c.b_o, num_hidden=lay.n_odd))
+    return _sigmoid(F, F.FullyConnected(even, c.w_oe, c.b_o, num_hidden=lay.n_odd))
 
 
 def _gibbs_sweep(F: Any, even: Any, c: _Coupling, lay: _Layout) -> Tuple[Any, Any, Any]:
     """One block Gibbs sweep from the even vector: odd layers given even ones, then even layers
     (``v`` included) given odd ones. Returns ``(odd, even, p(even | odd))``."""
     odd = _bernoulli(F, _odd_given_even(F, even, c, lay))
-    p_even = F.sigmoid(F.FullyConnected(odd, c.w_eo, c.b_e, num_hidden=lay.n_even))
+    p_even = _sigmoid(F, F.FullyConnected(odd, c.w_eo, c.b_e, num_hidden=lay.n_even))
     return odd, _bernoulli(F, p_even), p_even
 
 
@@ -283,9 +283,9 @@ class _Annealing(_ParameterView):
             pre_prev = F.broadcast_add(F.broadcast_mul(drive, beta_prev), b_even)
             log_w = log_w + F.sum(F.Activation(pre, act_type="softrelu")
                                   - F.Activation(pre_prev, act_type="softrelu"), axis=1)
-            even = _bernoulli(F, F.sigmoid(pre))
+            even = _bernoulli(F, _sigmoid(F, pre))
             drive = F.FullyConnected(even, c.w_oe, no_bias=True, num_hidden=lay.n_odd)
-            odd = _bernoulli(F, F.sigmoid(F.broadcast_add(F.broadcast_mul(drive, beta), b_odd)))
+            odd = _bernoulli(F, _sigmoid(F, F.broadcast_add(F.broadcast_mul(drive, beta), b_odd)))
             return [], [log_w, odd]
 
         _, (log_w, odd) = F.contrib.foreach(body, betas, [log_w, odd])
@@ -318,9 +318,9 @@ class _ClampedAnnealing(_ParameterView):
             linear = F.sum(odd * drive, axis=1)
             log_w = log_w + F.broadcast_mul(linear, (beta - beta_prev).reshape((1,))) + F.sum(
                 F.Activation(pre, act_type="softrelu") - F.Activation(pre_prev, act_type="softrelu"), axis=1)
-            even_hidden = _bernoulli(F, F.sigmoid(pre))
+            even_hidden = _bernoulli(F, _sigmoid(F, pre))
             interaction = F.FullyConnected(even_hidden, c.w_o_eh, no_bias=True, num_hidden=lay.n_odd) + drive
-            odd = _bernoulli(F, F.sigmoid(F.broadcast_add(F.broadcast_mul(interaction, beta), b_odd)))
+            odd = _bernoulli(F, _sigmoid(F, F.broadcast_add(F.broadcast_mul(interaction, beta), b_odd)))
             return [], [log_w, odd]
 
         _, (log_w, odd) = F.contrib.foreach(body, betas, [log_w, odd])
@@ -717,7 +717,7 @@ class DeepBoltzmannMachines(ObservableModel):
             if layer < top:
                 # The next RBM learns from this layer's up-pass probabilities (doubled input).
                 weights, biases = self._weights(self.ctx[0])
-                data = mx.nd.sigmoid(mx.nd.FullyConnected(mx.nd.array(data * 2.0, ctx=self.ctx[0]), weights[layer],
+                data = _sigmoid(mx.nd, mx.nd.FullyConnected(mx.nd.array(data * 2.0, ctx=self.ctx[0]), weights[layer],
                                                           biases[layer], num_hidden=self.layer_dims[layer])).asnumpy()
 
     def learn_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
@@ -818,7 +818,7 @@ class DeepBoltzmannMachines(ObservableModel):
             weights, biases = self._weights(h.context)
             for layer in range(top, 0, -1):
                 scale = 2.0 if layer > 1 else 1.0
-                h = mx.nd.sigmoid(mx.nd.FullyConnected(h * scale, weights[layer].T, biases[layer - 1],
+                h = _sigmoid(mx.nd, mx.nd.FullyConnected(h * scale, weights[layer].T, biases[layer - 1],
                                                        num_hidden=self.layer_dims[layer - 1]))
             out.append(h)
         result = out[0] if len(out) == 1 else mx.nd.concat(*out, dim=0)
@@ -841,7 +841,7 @@ class DeepBoltzmannMachines(ObservableModel):
             n = v.shape[0]
             layers = _up_pass(mx.nd, v, weights, biases, self.layer_dims)[0::2]
         else:
-            layers = [mx.nd.sigmoid(b).reshape((1, -1)).broadcast_to((n, b.shape[0])) for b in biases[0::2]]
+            layers = [_sigmoid(mx.nd, b).reshape((1, -1)).broadcast_to((n, b.shape[0])) for b in biases[0::2]]
         even = _bernoulli(mx.nd, mx.nd.concat(*layers, dim=1))
         for _ in range(steps):
             even, v_mean = self._views.gibbs(even)
@@ -955,7 +955,7 @@ class DeepBoltzmannMachines(ObservableModel):
         _, biases = self._weights(device)
         mx.random.seed(seed, ctx=device)
         # The base model's odd layers: independent units with this model's biases.
-        odd = _bernoulli(mx.nd, mx.nd.concat(*[mx.nd.sigmoid(biases[l]).reshape((1, -1)).broadcast_to(
+        odd = _bernoulli(mx.nd, mx.nd.concat(*[_sigmoid(mx.nd, biases[l]).reshape((1, -1)).broadcast_to(
             (chains, self.layer_dims[l])) for l in self._odd_layers], dim=1))
         log_w = mx.nd.zeros(chains, ctx=device)
         pairs = np.stack([schedule[:-1], schedule[1:]], axis=1).astype(np.float32)
@@ -1022,7 +1022,7 @@ class DeepBoltzmannMachines(ObservableModel):
             # One row per (sample, chain): sample i owns rows i*chains .. (i+1)*chains - 1.
             drive = mx.nd.FullyConnected(v, c.w_o_v, no_bias=True, num_hidden=self._layout.n_odd)
             drive = mx.nd.repeat(drive, repeats=int(chains), axis=0)
-            odd = _bernoulli(mx.nd, mx.nd.sigmoid(c.b_o).reshape((1, -1)).broadcast_to(drive.shape))
+            odd = _bernoulli(mx.nd, _sigmoid(mx.nd, c.b_o).reshape((1, -1)).broadcast_to(drive.shape))
             log_w = mx.nd.zeros(drive.shape[0], ctx=device)
             for i in range(0, pairs.shape[0], chunk):
                 log_w, odd = self._views.clamped_annealing(pairs[i:i + chunk], log_w, odd, drive)
