@@ -15,7 +15,7 @@ import functools
 import importlib
 import inspect
 import json
-from typing import Any, Dict, Iterable, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, Optional, Tuple, Type, TypeVar
 
 import mxnet as mx
 import numpy as np
@@ -26,11 +26,13 @@ from ..context import CtxLike, as_ctx_list, seed_everything
 from ..interfaces import IteratableData, ObservableData
 from ..training import _sum_on, atomic_write, fit, gradient_step
 
-__all__ = ["ObservableModel", "encode_config", "decode_config", "momentum_optimizer_params"]
+__all__ = ["ObservableModel", "encode_config", "decode_config", "momentum_optimizer_params", "schedule_from"]
 
 M = TypeVar("M", bound="ObservableModel")
 
 _CONFIG_KEY = "__accelbrainbase_config__"
+# Prefix of the `extra_state` arrays in a saved file.
+_STATE_PREFIX = "__accelbrainbase_state__:"
 # Constructor arguments that describe where and how to start, not what the model is.
 _NOT_SAVED = ("ctx", "initializer")
 
@@ -72,6 +74,25 @@ def decode_config(value: Any) -> Any:
             return _import(value["__class__"])(**decode_config(value["config"]))
         return {k: decode_config(v) for k, v in value.items()}
     return value
+
+
+def schedule_from(lr_scheduler: mx.lr_scheduler.LRScheduler, learning_rate: float) -> mx.lr_scheduler.LRScheduler:
+    """Make ``lr_scheduler`` start from ``learning_rate`` (a model's own rate) and return it.
+
+    MXNet keeps the starting rate in several attributes: ``base_lr`` (which the optimizer would
+    otherwise overwrite, with a warning), ``base_lr_orig`` (read by the cosine and polynomial
+    schedules) and ``warmup_final_lr`` (where a warm-up ends).
+
+    Example:
+        >>> schedule = schedule_from(mx.lr_scheduler.CosineScheduler(max_update=100), 0.01)
+        >>> round(schedule(50), 6)
+        0.005
+    """
+    lr_scheduler.base_lr = learning_rate
+    for name in ("base_lr_orig", "warmup_final_lr"):
+        if hasattr(lr_scheduler, name):
+            setattr(lr_scheduler, name, learning_rate)
+    return lr_scheduler
 
 
 def momentum_optimizer_params(optimizer: str, momentum: float, weight_decay: float,
@@ -168,10 +189,8 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         """A `gluon.Trainer` over this model's parameters with its optimizer settings."""
         params = dict(self.optimizer_params, learning_rate=self.learning_rate)
         if lr_scheduler is not None:
-            # The schedule starts from the model's learning rate (MXNet would warn and override;
-            # the rate must still be passed: some optimizers have their own default).
-            lr_scheduler.base_lr = self.learning_rate
-            params["lr_scheduler"] = lr_scheduler
+            # The rate must still be passed: some optimizers have their own default.
+            params["lr_scheduler"] = schedule_from(lr_scheduler, self.learning_rate)
         # update_on_kvstore=False lets the loop all-reduce, clip, then update on every device.
         return gluon.Trainer(self.collect_params(), self.optimizer, params, update_on_kvstore=False)
 
@@ -247,6 +266,9 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
                   "config": encode_config(self.get_config())}
         arrays = {name: p.data(self.ctx[0]).copyto(mx.cpu())
                   for name, p in self._collect_params_with_prefix().items()}
+        for name, value in self.extra_state().items():
+            value = np.asarray(value)
+            arrays[_STATE_PREFIX + name] = mx.nd.array(value, dtype=value.dtype)
         arrays[_CONFIG_KEY] = mx.nd.array(np.frombuffer(json.dumps(config).encode(), dtype=np.uint8),
                                           dtype=np.uint8)
         atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
@@ -270,6 +292,8 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         if not issubclass(model_cls, cls):
             raise TypeError(f"{path} holds a {model_cls.__name__}, not a {cls.__name__}")
         model = model_cls(**decode_config(record["config"]), ctx=ctx)
+        state = {key[len(_STATE_PREFIX):]: arrays.pop(key).asnumpy()
+                 for key in list(arrays) if key.startswith(_STATE_PREFIX)}
         params = model._collect_params_with_prefix()
         missing, extra = set(params) - set(arrays), set(arrays) - set(params)
         if missing or extra:
@@ -280,7 +304,18 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
                 raise ValueError(f"{path}: parameter {name} has shape {arrays[name].shape}, "
                                  f"the model expects {p.shape}")
             p.set_data(arrays[name])
+        model.set_extra_state(state)
         return model
+
+    def extra_state(self) -> Dict[str, np.ndarray]:
+        """Fitted state that is not a parameter (e.g. an anomaly detector), as named numpy arrays:
+        `save` stores it with the weights and `load` hands it to `set_extra_state`. None by default."""
+        return {}
+
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:
+        """Restore what `extra_state` returned (called by `load`)."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no extra state, but the file holds {sorted(state)}")
 
     def example_input(self, batch_size: int = 2) -> mx.nd.NDArray:
         """A zero batch of the model's input shape (free axes set to 4), e.g. to export."""
