@@ -95,3 +95,158 @@ def pull_away_term(F: Any, codes: Any, eps: float = 1e-8) -> Any:
     off_diagonal = F.sum(F.square(cosine)) - F.sum(F.square(F.sum(F.square(unit), axis=1)))
     n = F.sum(F.ones_like(F.slice_axis(flat, axis=1, begin=0, end=1)))
     return F.reshape(off_diagonal / (n * (n - 1)), shape=(1,))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Adversarial losses (GAN, AAE, EBGAN, EBAAE). Each takes the *discriminator's outputs* - logits for
+# the probabilistic players, energies for the energy-based ones - and gives per-sample losses ``(N,)``.
+# Signs are chosen so that *minimising* each loss is what its player wants (tested in
+# tests/test_losses_adversarial.py).
+
+__all__ += ["DiscriminatorLoss", "GeneratorLoss", "FeatureMatchingLoss", "EBGANDiscriminatorLoss",
+            "EBGANGeneratorLoss"]
+
+
+class DiscriminatorLoss(_Computable, gluon.loss.Loss):
+    """Cross-entropy of a GAN discriminator that labels real samples 1 and generated samples 0
+    (Goodfellow et al. 2014):
+
+        loss_i = -log D(x_i) - log(1 - D(G(z_i)))  =  softplus(-t_i) + softplus(f_i)
+
+    with ``t``/``f`` the discriminator's *logits* on real/generated samples (``D = sigmoid(logit)``),
+    computed in the numerically stable softplus form. It falls as real logits rise and fake logits fall;
+    at the equilibrium ``D = 1/2`` everywhere it is ``2 log 2``.
+
+    Shapes: ``true_logits``, ``fake_logits`` ``(N,)`` or ``(N, 1)`` -> ``(N,)``.
+
+    Example:
+        >>> round(float(DiscriminatorLoss().compute(mx.nd.zeros(4), mx.nd.zeros(4)).asscalar()), 4)  # 2 ln 2
+        1.3863
+    """
+
+    def __init__(self, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def hybrid_forward(self, F, true_logits, fake_logits):  # noqa: D102
+        loss = F.Activation(-true_logits, act_type="softrelu") + F.Activation(fake_logits, act_type="softrelu")
+        loss = gluon.loss._apply_weighting(F, loss, self._weight, None)
+        return F.mean(loss, axis=self._batch_axis, exclude=True)
+
+
+class GeneratorLoss(_Computable, gluon.loss.Loss):
+    """The non-saturating generator loss of Goodfellow et al. 2014: ``-log D(G(z)) = softplus(-f)`` with
+    ``f`` the discriminator's logits on generated samples. It falls as the discriminator takes the
+    fakes for real, and - unlike the minimax ``log(1 - D(G(z)))`` - keeps a strong gradient while the
+    discriminator still rejects them.
+
+    Shapes: ``fake_logits`` ``(N,)`` or ``(N, 1)`` -> ``(N,)``; ``compute(fake_logits)``.
+
+    Example:
+        >>> round(float(GeneratorLoss().compute(mx.nd.zeros(3)).asscalar()), 4)  # ln 2
+        0.6931
+    """
+
+    def __init__(self, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def compute(self, pred_arr: Any, real_arr: Any = None) -> mx.nd.NDArray:  # noqa: D102
+        return self(pred_arr).mean()
+
+    def hybrid_forward(self, F, fake_logits):  # noqa: D102
+        loss = gluon.loss._apply_weighting(F, F.Activation(-fake_logits, act_type="softrelu"), self._weight, None)
+        return F.mean(loss, axis=self._batch_axis, exclude=True)
+
+
+class FeatureMatchingLoss(_Computable, gluon.loss.Loss):
+    """Feature matching (Salimans et al. 2016, "Improved techniques for training GANs"): the squared
+    distance between the batch means of an intermediate discriminator layer on generated and on real
+    samples, ``|| mean_i f(G(z_i)) - mean_j f(x_j) ||^2``. A *generator* loss: the real features are
+    treated as a fixed target.
+
+    The value is a property of the batch; every sample of the batch gets it, so the mean over the
+    batch is the distance itself.
+
+    Shapes: ``fake_features`` ``(N, ...)``, ``true_features`` ``(M, ...)`` -> ``(N,)``.
+
+    Example:
+        >>> float(FeatureMatchingLoss().compute(mx.nd.array([[1, 2], [3, 2]]), mx.nd.zeros((5, 2))).asscalar())
+        8.0
+    """
+
+    def __init__(self, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def hybrid_forward(self, F, fake_features, true_features):  # noqa: D102
+        fake_mean = F.mean(F.flatten(fake_features), axis=0, keepdims=True)
+        true_mean = F.stop_gradient(F.mean(F.flatten(true_features), axis=0, keepdims=True))
+        distance = F.sum(F.square(fake_mean - true_mean), axis=1)  # (1,)
+        per_sample = F.broadcast_like(distance, F.slice_axis(F.flatten(fake_features), axis=1, begin=0, end=1)
+                                      .reshape((-1,)))
+        return gluon.loss._apply_weighting(F, per_sample, self._weight, None)
+
+
+class EBGANDiscriminatorLoss(_Computable, gluon.loss.Loss):
+    """The margin loss of an energy-based discriminator (Zhao, Mathieu & LeCun 2017, "Energy-based
+    generative adversarial network"):
+
+        loss_i = D(x_i) + max(0, m - D(G(z_i)))
+
+    with ``D`` an energy (low on real data, e.g. an auto-encoder's reconstruction error) and ``m > 0``
+    the margin. It falls as real energies fall and as fake energies rise - up to the margin, beyond
+    which generated samples no longer push.
+
+    Args:
+        margin: ``m``, in the units of the energy.
+
+    Shapes: ``true_energy``, ``fake_energy`` ``(N,)`` -> ``(N,)``.
+
+    Example:
+        >>> EBGANDiscriminatorLoss(margin=1.0).compute(mx.nd.array([0.5]), mx.nd.array([0.25])).asscalar()
+        1.25
+    """
+
+    def __init__(self, margin: float = 1.0, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
+        if not margin > 0:
+            raise ValueError(f"margin must be positive, got {margin}")
+        super().__init__(weight, batch_axis, **kwargs)
+        self.margin = float(margin)
+
+    def hybrid_forward(self, F, true_energy, fake_energy):  # noqa: D102
+        loss = F.flatten(true_energy) + F.relu(self.margin - F.flatten(fake_energy))
+        loss = gluon.loss._apply_weighting(F, loss, self._weight, None)
+        return F.mean(loss, axis=self._batch_axis, exclude=True)
+
+
+class EBGANGeneratorLoss(_Computable, gluon.loss.Loss):
+    """The EBGAN generator loss: the energy of generated samples plus the pull-away term (`pull_away_term`)
+    on the discriminator's codes of those samples (Zhao, Mathieu & LeCun 2017):
+
+        loss_i = D(G(z_i)) + pull_away_weight * PT(codes of the batch)
+
+    It falls as the fakes get lower energy; the pull-away term keeps the batch's codes apart (against
+    mode collapse). The term is a property of the batch; every sample gets it.
+
+    Args:
+        pull_away_weight: weight of the pull-away term (0 turns it off; the paper uses 0.1).
+
+    Shapes: ``fake_energy`` ``(N,)``, ``fake_codes`` ``(N, ...)`` with ``N >= 2`` -> ``(N,)``.
+
+    Example:
+        >>> codes = mx.nd.array([[1, 0], [0, 1]])
+        >>> EBGANGeneratorLoss(0.1).compute(mx.nd.array([0.5, 0.25]), codes).asscalar()
+        0.375
+    """
+
+    def __init__(self, pull_away_weight: float = 0.1, weight: float = 1.0, batch_axis: int = 0,
+                 **kwargs: Any) -> None:
+        if pull_away_weight < 0:
+            raise ValueError(f"pull_away_weight must be >= 0, got {pull_away_weight}")
+        super().__init__(weight, batch_axis, **kwargs)
+        self.pull_away_weight = float(pull_away_weight)
+
+    def hybrid_forward(self, F, fake_energy, fake_codes):  # noqa: D102
+        loss = F.flatten(fake_energy)
+        if self.pull_away_weight:
+            loss = F.broadcast_add(loss, self.pull_away_weight * F.reshape(pull_away_term(F, fake_codes), (1, 1)))
+        loss = gluon.loss._apply_weighting(F, loss, self._weight, None)
+        return F.mean(loss, axis=self._batch_axis, exclude=True)
