@@ -17,6 +17,7 @@ from .interfaces import (
     IteratableData,
     NoiseableData,
     ObservableData,
+    PolicySampler,
     RegularizatableData,
     SamplableData,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "ComputableLoss",
     "RegularizatableData",
     "ControllableModel",
+    "PolicySampler",
     "get_model",
     "list_models",
     "register_model",

@@ -1,10 +1,12 @@
-"""The eight small interfaces every part of the zoo implements.
+"""The small interfaces every part of the zoo implements.
 
 A deep-learning system here is a composition of functionally equivalent, substitutable parts: an
 extractor reads data, an iterator batches it, a noise corrupts it, a sampler draws from a
 distribution, a model observes it, a loss scores it, a regularizer constrains it and a controller
 orchestrates several models. Each part implements exactly one of the classes below, so any two
-parts with the same interface can be swapped without touching the rest.
+parts with the same interface can be swapped without touching the rest. A ninth, `PolicySampler`,
+is the decision problem a reinforcement-learning controller (DQN) interacts with when it is not a
+gymnasium environment.
 
 The names are the vocabulary of the predecessor library (`accel-brain-base`) and are kept as they
 are, spelling included.
@@ -12,7 +14,7 @@ are, spelling included.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 __all__ = [
     "ExtractableData",
@@ -23,6 +25,7 @@ __all__ = [
     "ComputableLoss",
     "RegularizatableData",
     "ControllableModel",
+    "PolicySampler",
 ]
 
 
@@ -125,3 +128,34 @@ class ControllableModel(ABC):
     @abstractmethod
     def inference(self, *args: Any, **kwargs: Any) -> Any:
         """Return the controller's output (generated samples, actions, ...)."""
+
+
+class PolicySampler(ABC):
+    """A custom decision problem (not a gymnasium environment) that a controller learns to act in.
+
+    The agent sees a state, picks one of ``n_actions`` discrete actions, and the problem samples the
+    consequence: the next state, a reward, and whether the episode ended. It is the gymnasium
+    contract without spaces and info dicts: implement it for a simulator, a game, a scheduling or
+    routing problem, and `controllers.DQNController` trains on it exactly as on an environment.
+
+    ``terminated`` means a terminal state was reached (no future reward: the TD target is masked);
+    ``truncated`` means the episode was cut short (time limit): learning bootstraps through it.
+
+    Attributes every implementation exposes: ``n_actions`` (int) and ``state_shape`` (per-state
+    shape, a tuple).
+
+    Example:
+        >>> dqn = DQNController.for_env(MyChainProblem(), seed=0)   # doctest: +SKIP
+        >>> dqn.learn(MyChainProblem(), total_steps=5000)             # doctest: +SKIP
+    """
+
+    n_actions: int
+    state_shape: Tuple[int, ...]
+
+    @abstractmethod
+    def reset(self, seed: Optional[int] = None) -> Any:
+        """Start an episode (seeded when ``seed`` is given) and return its first state."""
+
+    @abstractmethod
+    def step(self, action: int) -> Tuple[Any, float, bool, bool]:
+        """Apply ``action``; return ``(next_state, reward, terminated, truncated)``."""
