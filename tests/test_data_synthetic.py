@@ -59,3 +59,44 @@ def test_next_frame_baselines():
     errors = next_frame_baselines(x, x)
     assert errors["repeat last frame"] == 1.0                   # every step changes every pixel
     np.testing.assert_allclose(errors["mean frame"], ((1 / 3 - 1) ** 2 + (1 / 3) ** 2) / 2)
+
+
+def test_co2_windows_are_standardized_chronological_ranges():
+    from accelbrainbase.data import co2_windows
+
+    train, valid, test = co2_windows(52, stride=4)
+    assert train.shape[1:] == valid.shape[1:] == test.shape[1:] == (52, 1) and train.dtype == np.float32
+    np.testing.assert_allclose(train.mean(axis=1), 0.0, atol=1e-5)      # each window centred
+    assert abs(float(train.std()) - 1.0) < 1e-3                          # scaled by the training windows
+    assert len(train) > len(test) > len(valid) > 10                      # 60 / 15 / 25 % of the weeks
+    # Detrended, every range keeps the same seasonal scale (the trend's slope would differ).
+    assert 0.8 < float(test.std()) < 1.25 and 0.8 < float(valid.std()) < 1.25
+    # Consecutive windows (stride 1) are the series shifted by one step.
+    dense = co2_windows(30, stride=1, splits=(0.5, 0.25, 0.25))[0][:, :, 0]
+    np.testing.assert_allclose(np.diff(dense[0, 1:] - dense[1, :-1]), 0.0, atol=1e-4)
+    with pytest.raises(ValueError, match="splits"):
+        co2_windows(52, splits=(0.5, 0.5, 0.5))
+
+
+def test_inject_anomalies_kinds_labels_and_seed():
+    from accelbrainbase.data import ANOMALY_KINDS, inject_anomalies
+
+    clean = np.zeros((300, 40, 1), np.float32)
+    x, labels = inject_anomalies(clean, seed=0)
+    assert x.shape == clean.shape and x.dtype == np.float32 and set(labels) == {1, 2, 3}
+    np.testing.assert_allclose(x.mean(axis=1), 0.0, atol=1e-5)         # re-centred
+    flat = x[:, :, 0]
+    spikes, shifts, bursts = (flat[labels == 1 + ANOMALY_KINDS.index(k)] for k in ANOMALY_KINDS)
+    assert (np.abs(spikes).max(axis=1) > 1.4).all()                     # one step moved by 1.5-3
+    assert ((np.abs(spikes) > 1e-6).sum(axis=1) == 40).all()            # (re-centring moves the rest a little)
+    jumps = np.abs(np.diff(shifts, axis=1))
+    assert (jumps.max(axis=1) >= 0.5 - 1e-5).all() and ((jumps > 1e-5).sum(axis=1) == 1).all()  # one step
+    assert ((np.abs(np.diff(bursts, axis=1)) > 1e-6).sum(axis=1) <= 9).all()                   # 5-8 steps
+    np.testing.assert_array_equal(inject_anomalies(clean, seed=0)[0], x)
+    part, part_labels = inject_anomalies(clean[:, :, 0], ("spike",), fraction=0.25, seed=1)
+    assert part.shape == (300, 40) and (part_labels > 0).sum() == 75 and set(part_labels) == {0, 1}
+    assert not part[part_labels == 0].any()
+    with pytest.raises(ValueError, match="unknown anomaly"):
+        inject_anomalies(clean, ("dropout",))
+    with pytest.raises(ValueError, match="T >= 16"):
+        inject_anomalies(np.zeros((3, 8)))

@@ -11,6 +11,7 @@ from .iterators import (
 from .noise import CutoutNoise, GaussNoise, MaskingNoise
 from .samplers import ConditionSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler
 from .synthetic import chord_rolls, horse_silhouettes, moving_digit_sprites, next_frame_baselines
+from .synthetic import ANOMALY_KINDS, co2_windows, inject_anomalies
 
 __all__ = [
     "ImageExtractor",
@@ -32,4 +33,7 @@ __all__ = [
     "chord_rolls",
     "next_frame_baselines",
     "horse_silhouettes",
+    "co2_windows",
+    "inject_anomalies",
+    "ANOMALY_KINDS",
 ]

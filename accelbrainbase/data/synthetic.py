@@ -6,6 +6,8 @@
 - `chord_rolls`: binary piano rolls from a fixed stochastic rule.
 - `next_frame_baselines`: the two naive next-frame predictors every sequence model must beat.
 - `horse_silhouettes`: shifted, scaled and rotated binary copies of scikit-image's horse (Shape-BM).
+- `co2_windows`, `inject_anomalies`: standardized windows of statsmodels' Mauna Loa CO2 series and
+  seeded anomalies (spikes, level shifts, noise bursts) injected into them (EncDec-AD).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 __all__ = ["moving_digit_sprites", "chord_rolls", "next_frame_baselines", "horse_silhouettes", "CHORD_MOVES", "CHORD_NOTES"]
+__all__ += ["co2_windows", "inject_anomalies", "ANOMALY_KINDS"]
 
 _SPRITE = 8
 
@@ -179,3 +182,109 @@ def horse_silhouettes(n: int, size: int = 32, *, seed: int = 0, scale: Tuple[flo
                    + transform.AffineTransform(translation=(size / 2 + offset[0], size / 2 + offset[1])))
         out[i] = transform.warp(source, forward.inverse, output_shape=(size, size), order=1) >= 0.5
     return out
+
+
+#: the anomaly kinds of `inject_anomalies`, in the order of its label codes (1, 2, 3).
+ANOMALY_KINDS = ("spike", "level_shift", "noise_burst")
+
+
+def co2_windows(seq_len: int = 52, *, stride: int = 1, splits: Tuple[float, float, float] = (0.6, 0.15, 0.25),
+                detrend: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardized windows of the weekly Mauna Loa CO2 series (statsmodels ``co2``), split in time.
+
+    The weekly series (gaps interpolated) minus its trend (classical decomposition: the centred 2x52
+    moving average of ``statsmodels.tsa.seasonal_decompose``; the 26 weeks at each end without a
+    trend estimate are dropped) is cut chronologically into a training, a validation and a test
+    range (fractions ``splits``). Each range is cut into windows of ``seq_len`` steps starting every
+    ``stride`` steps (`SequenceIterator`), so no window crosses two ranges. Each window is centred
+    on its own mean and all are divided by the training windows' standard deviation. With
+    ``detrend=False`` the raw series is windowed (each window still centred): the trend's slope,
+    which steepens over the decades, then differs between the ranges. Needs statsmodels.
+
+    Returns:
+        ``(train, valid, test)``, float32 arrays ``(N_i, seq_len, 1)``.
+
+    Example:
+        >>> train, valid, test = co2_windows(52, stride=4)
+        >>> train.shape[1:], round(float(train.std()), 3)
+        ((52, 1), 1.0)
+    """
+    import statsmodels.api as sm
+
+    from .iterators import SequenceIterator
+
+    if len(splits) != 3 or min(splits) <= 0 or abs(sum(splits) - 1.0) > 1e-9:
+        raise ValueError(f"splits must be three positive fractions summing to 1, got {splits}")
+    series = sm.datasets.co2.load_pandas().data["co2"].interpolate().resample("W").mean()
+    if detrend:
+        from statsmodels.tsa.seasonal import seasonal_decompose
+
+        series = (series - seasonal_decompose(series, period=52).trend).dropna()
+    values = series.values.astype(np.float64)
+    n = len(values)
+    bounds = [0, int(splits[0] * n), int((splits[0] + splits[1]) * n), n]
+    ranges = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        windows = SequenceIterator(values[lo:hi], seq_len, stride=stride, batch_size=1, epochs=1).x.asnumpy()
+        ranges.append(windows - windows.mean(axis=1, keepdims=True))
+    scale = ranges[0].std()
+    return tuple((w / scale).astype(np.float32) for w in ranges)  # type: ignore[return-value]
+
+
+def inject_anomalies(windows: np.ndarray, kinds: Tuple[str, ...] = ANOMALY_KINDS, *, fraction: float = 1.0,
+                     seed: Optional[int] = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """Copies of standardized windows with one injected anomaly each (a seeded mix of ``kinds``).
+
+    Sizes are in units of the data's standard deviation:
+
+    - ``"spike"``: one step moves by 1.5-3 (either sign);
+    - ``"level_shift"``: from a step in the middle half of the window to its end, the level moves by
+      0.5-1.5 (either sign);
+    - ``"noise_burst"``: Gaussian noise of standard deviation 0.3-0.8 is added to 5-8 consecutive steps.
+
+    A corrupted window is re-centred on its mean afterwards (as `co2_windows` centres every window).
+
+    Args:
+        windows: ``(N, T)`` or ``(N, T, F)`` with ``T >= 16``; with ``F > 1`` each anomaly hits one
+            random feature.
+        kinds: the kinds to draw from (uniformly), a subset of `ANOMALY_KINDS`.
+        fraction: the share of windows corrupted (a random subset of ``round(fraction * N)``).
+        seed: random seed.
+
+    Returns:
+        ``(corrupted, labels)``: float32 windows of the input's shape and int labels ``(N,)``:
+        0 = untouched, ``1 + ANOMALY_KINDS.index(kind)`` = the kind injected.
+
+    Example:
+        >>> x, labels = inject_anomalies(np.zeros((6, 20)), ("spike",), fraction=0.5, seed=0)
+        >>> int((labels == 1).sum()), int((np.abs(x).max(axis=1) > 1).sum())
+        (3, 3)
+    """
+    x = np.array(windows, dtype=np.float32)
+    squeeze = x.ndim == 2
+    if squeeze:
+        x = x[:, :, None]
+    if x.ndim != 3 or x.shape[1] < 16:
+        raise ValueError(f"windows must be (N, T) or (N, T, F) with T >= 16, got shape {np.shape(windows)}")
+    unknown = [k for k in kinds if k not in ANOMALY_KINDS]
+    if not kinds or unknown:
+        raise ValueError(f"unknown anomaly kinds {unknown or kinds!r}; choose from {ANOMALY_KINDS}")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    rng = np.random.RandomState(seed)
+    n, t, f = x.shape
+    chosen = np.arange(n) if fraction == 1.0 else np.sort(rng.permutation(n)[:int(round(fraction * n))])
+    labels = np.zeros(n, dtype=np.int64)
+    for i in chosen:
+        kind = kinds[rng.randint(len(kinds))]
+        j = rng.randint(f) if f > 1 else 0
+        if kind == "spike":
+            x[i, rng.randint(t), j] += rng.choice([-1, 1]) * rng.uniform(1.5, 3.0)
+        elif kind == "level_shift":
+            x[i, rng.randint(t // 4, 3 * t // 4):, j] += rng.choice([-1, 1]) * rng.uniform(0.5, 1.5)
+        else:
+            start, length = rng.randint(0, t - 8), rng.randint(5, 9)
+            x[i, start:start + length, j] += rng.randn(length) * rng.uniform(0.3, 0.8)
+        x[i] -= x[i].mean(axis=0, keepdims=True)
+        labels[i] = 1 + ANOMALY_KINDS.index(kind)
+    return (x[:, :, 0] if squeeze else x), labels
