@@ -9,10 +9,17 @@ discriminator and generator steps).
 Baseline, measured in the same run: the same players and phases written as a plain hand-made Gluon
 loop (hybridized blocks, `gluon.Trainer`, noise drawn on the device) without the library's `fit`
 machinery - what the library's controllers cost on top of bare Gluon.
+
+A second table measures what a 2-D code can reconstruct (SPEC §6.4's AAE target, "reconstructions
+beat the per-pixel mean predictor by >= 3x"): the AAE of the test suite against a plain deterministic
+2-D auto-encoder with no prior (the upper bound of any 2-D-code auto-encoder of this kind: the AAE
+is the same thing with its codes constrained to the prior), PCA with 2 components, per-class PCA-2
+given the true label, and, as references that do not use a 2-D code, k-means and the nearest
+training image. Test MSE on the 360 held-out digits.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,12 +33,17 @@ __all__ = ["NAME", "run"]
 NAME = "adversarial"
 
 
-def _digits(quick: bool) -> np.ndarray:
+def _split() -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    x = (load_digits().data / 16.0).astype(np.float32)
-    x_train, _ = train_test_split(x, test_size=0.2, random_state=0)
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32)
+    return tuple(train_test_split(x, data.target, test_size=0.2, random_state=0))
+
+
+def _digits(quick: bool) -> np.ndarray:
+    x_train = _split()[0]
     return x_train[:128] if quick else x_train
 
 
@@ -86,8 +98,137 @@ def _ours(make: Callable[[], object], x: np.ndarray, y, batch: int, repeats: int
     return rate(hybridized), rate(make())
 
 
+def _plain_2d_autoencoder(x_train: np.ndarray, epochs: int, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A deterministic denoising auto-encoder 64-512-512-2-512-512-64 (ELU, linear 2-D code, sigmoid
+    output; inputs + N(0, 0.1^2) noise, clean targets), Adam 1e-3 with a cosine schedule, batch 64, no
+    prior. The best of a small search on a validation part (1150 / 287) of the training split, 400
+    epochs each, mean MSE / MSE: no noise 2.40x, ReLU with learning rate 2e-3 2.33x, dropout 0.1
+    2.35x (stopped at epoch 264), input noise 0.1 2.74x."""
+    import mxnet as mx
+    from mxnet import autograd, gluon
+    from mxnet.gluon import nn
+
+    mx.random.seed(seed)
+    rng = np.random.RandomState(seed)
+
+    def mlp(n_out: int, output: Optional[str]) -> nn.HybridSequential:
+        net = nn.HybridSequential()
+        for _ in range(2):
+            net.add(nn.Dense(512), nn.ELU())
+        net.add(nn.Dense(n_out))
+        if output:
+            net.add(nn.Activation(output))
+        return net
+
+    net = nn.HybridSequential()
+    net.add(mlp(2, None), mlp(64, "sigmoid"))
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    batch = 64
+    steps = epochs * int(np.ceil(len(x_train) / batch))
+    trainer = gluon.Trainer(net.collect_params(), "adam", {
+        "learning_rate": 1e-3, "lr_scheduler": mx.lr_scheduler.CosineScheduler(steps, base_lr=1e-3, final_lr=0.0)})
+    data = mx.nd.array(x_train)
+    for _ in range(epochs):
+        order = rng.permutation(len(x_train))
+        for i in range(0, len(order), batch):
+            b = data[mx.nd.array(order[i:i + batch])]
+            noisy = b + mx.nd.random.normal(0.0, 0.1, shape=b.shape)
+            with autograd.record():
+                loss = ((net(noisy) - b) ** 2).mean(axis=1)
+            loss.backward()
+            trainer.step(b.shape[0])
+    return lambda x: net(mx.nd.array(x)).asnumpy()
+
+
+def _reconstruction_table(quick: bool) -> Table:
+    """Test MSE of 2-D codes on digits against the per-pixel mean predictor (the AAE's target)."""
+    import time
+
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    from accelbrainbase.controllers import AAEController
+    from accelbrainbase.data import ArrayIterator, NormalNoiseSampler
+
+    x_train, x_test, y_train, y_test = _split()
+    if quick:
+        x_train, y_train = x_train[:256], y_train[:256]
+    aae_epochs, ae_epochs = (1, 1) if quick else (80, 400)
+    mean_mse = float(((x_test - x_train.mean(axis=0)) ** 2).mean())
+    table = Table("AAE reconstruction on digits - test MSE of a 2-D code against the per-pixel mean predictor "
+                  "(target of SPEC §6.4: mean MSE / MSE >= 3)",
+                  ["model", "code", "train MSE", "test MSE", "mean MSE / test MSE", "codes: mean, std", "fit s"])
+
+    def add(name: str, code: str, reconstruct: Callable[[np.ndarray], np.ndarray], seconds: float,
+            codes: str = "-") -> None:
+        train = float(((reconstruct(x_train) - x_train) ** 2).mean())
+        test = float(((reconstruct(x_test) - x_test) ** 2).mean())
+        table.add(name, code, f"{train:.4f}", f"{test:.4f}", fmt_ratio(mean_mse / test), codes, f"{seconds:.0f}")
+
+    add("per-pixel mean predictor", "none", lambda x: np.broadcast_to(x_train.mean(axis=0), x.shape), 0.0)
+    start = time.perf_counter()
+    pca = PCA(2).fit(x_train)
+    add("PCA, 2 components", "2-D, linear", lambda x: pca.inverse_transform(pca.transform(x)),
+        time.perf_counter() - start)
+
+    start = time.perf_counter()
+    per_class = {c: PCA(2).fit(x_train[y_train == c]) for c in np.unique(y_train)}
+
+    def per_class_pca(x: np.ndarray) -> np.ndarray:
+        labels = y_train if x is x_train else y_test  # the true label is given (an oracle)
+        out = np.empty_like(x)
+        for c, p in per_class.items():
+            rows = labels == c
+            out[rows] = p.inverse_transform(p.transform(x[rows]))
+        return out
+
+    add("PCA-2 per class, true label given", "2-D + label", per_class_pca, time.perf_counter() - start)
+
+    start = time.perf_counter()
+    prior = NormalNoiseSampler(batch_size=64, dim_or_shape=2, seed=0)
+    aae = AAEController.for_vectors(data_dim=64, code_dim=2, prior=prior, seed=0)
+    aae.hybridize()
+    it = ArrayIterator(x_train, batch_size=64, epochs=aae_epochs, seed=0)
+    aae.learn(it, lr_scheduler=_cosine(it.iter_n * aae_epochs), verbose=False)
+    codes = aae.extract_feature_points(x_test)
+    add(f"AAEController.for_vectors (as tests/test_gan.py, {aae_epochs} epochs)", "2-D, N(0, I) prior",
+        aae.inference, time.perf_counter() - start,
+        f"({', '.join(f'{m:+.2f}' for m in codes.mean(0))}), ({', '.join(f'{v:.2f}' for v in codes.std(0))})")
+
+    start = time.perf_counter()
+    plain = _plain_2d_autoencoder(x_train, ae_epochs)
+    add(f"plain denoising auto-encoder 64-512-512-2-512-512-64 ({ae_epochs} epochs)", "2-D, no prior", plain,
+        time.perf_counter() - start)
+
+    for k in () if quick else (30, 100):
+        start = time.perf_counter()
+        centres = KMeans(min(k, len(x_train)), n_init=3, random_state=0).fit(x_train).cluster_centers_
+        add(f"k-means, nearest of {k} centres", f"1 of {k} symbols", lambda x, c=centres: c[
+            ((x[:, None] - c[None]) ** 2).sum(2).argmin(1)], time.perf_counter() - start)
+    add("nearest training image", f"1 of {len(x_train)} symbols",
+        lambda x: x_train[((x[:, None] - x_train[None]) ** 2).sum(2).argmin(1)], 0.0)
+    table.notes.append(f"N = {len(x_train)} training / {len(x_test)} test digits; mean predictor test MSE "
+                       f"{mean_mse:.4f}, so 3x means test MSE <= {mean_mse / 3:.4f}.")
+    table.notes.append("The plain 2-D auto-encoder has no prior to match, so it is an empirical upper bound of "
+                       "what an AAE of MLPs with a 2-D code reaches here (measured once at 2.66x, test MSE 0.0277); "
+                       "its train MSE stays below its test MSE - with 1437 digits the limit is generalisation. "
+                       "The k-means and nearest-image rows are not 2-D codes: they show that a lookup of "
+                       "remembered digits gets near or past 3x, which no 2-D code learned here does; an "
+                       "information argument alone does not rule 3x out.")
+    return table
+
+
+def _cosine(steps: int):
+    """Cosine decay of Adam's 1e-3 to 0 over ``steps`` updates (the AAE schedule of tests/test_gan.py)."""
+    import mxnet as mx
+
+    return mx.lr_scheduler.CosineScheduler(steps, base_lr=1e-3, final_lr=0.0)
+
+
 def run(quick: bool = False) -> List[Table]:
-    """Measure the adversarial controllers on digits; returns one training table."""
+    """Measure the adversarial controllers on digits; returns a training-speed table and the AAE
+    reconstruction table."""
     from accelbrainbase.controllers import AAEController, ConditionalGANController, GANController
     from accelbrainbase.data import NormalNoiseSampler
 
@@ -117,4 +258,4 @@ def run(quick: bool = False) -> List[Table]:
                        "baseline runs the GAN's two phases with the same layers, hybridized, on the same arrays.")
     table.notes.append("The AAE runs three phases per batch (reconstruction, discriminator, generator).")
     table.notes.append(f"peak RSS of the process after the adversarial benchmarks: {peak_rss_mb():.0f} MiB")
-    return [table]
+    return [table, _reconstruction_table(quick)]

@@ -275,8 +275,11 @@ def test_aae_reconstructs_better_than_the_mean_and_pca_with_two_components(aae, 
     mean_mse = float(((x_test - x_train.mean(axis=0)) ** 2).mean())
     pca = PCA(2).fit(x_train)
     pca_mse = float(((pca.inverse_transform(pca.transform(x_test)) - x_test) ** 2).mean())
-    # A 2-D code cannot reach 3x the mean predictor: even PCA with 2 components per class, given the
-    # true label, stops at 2.8x; PCA with 2 components reaches 1.4x.
+    # SPEC's 3x (test MSE <= 0.0246) is not reached with a 2-D code here: this AAE gets ~2.0x, and
+    # even a plain denoising 2-D auto-encoder with no prior to match (64-512-512-2-512-512-64, 400
+    # epochs, tuned on a validation split) stops at 2.66x on the test digits (train MSE 0.022, test
+    # 0.028) - measured in `python -m benchmarks adversarial` beside PCA-2 (1.3x) and per-class PCA-2
+    # given the true label (2.5x). Asserted here: what the AAE reaches, with a margin.
     assert mean_mse / mse >= 1.8, mean_mse / mse
     assert mse < 0.8 * pca_mse, (mse, pca_mse)
     assert aae.loss_arr[-1, 1] == pytest.approx(mse, rel=1e-3)
