@@ -16,7 +16,8 @@ LABELS_PER_CLASS = 10
 EPOCHS = 150
 BATCH = 100
 CONV_EPOCHS = 30
-CONV_TARGET = 0.20  # chance: 0.90; logistic regression on the 100 labels: ~0.11
+CONV_TARGET = 0.09  # seed 0 measures 7.8 %; chance: 0.90; logistic regression on the 100 labels: 9.7 %
+CONV_GAIN = 0.015  # seed 0: 9.7 % alone vs 7.8 % (3 label seeds: 11.6 % vs 8.7 %, benchmarks/bench_ladder.py)
 
 
 def choose_labels(y_train: np.ndarray, seed: int, per_class: int = LABELS_PER_CLASS) -> np.ndarray:
@@ -82,15 +83,23 @@ def test_unlabeled_data_is_what_helps(digits, semi_supervised, supervised_only):
     assert labels_alone >= with_unlabeled + 0.02, (labels_alone, with_unlabeled)
 
 
-@pytest.mark.slow
-def test_conv_ladder_learns_digits_from_100_labels(digits, labels_seed0):
-    x_train, x_test, _, y_test = digits
-    images, test_images = x_train.reshape(-1, 1, 8, 8), x_test.reshape(-1, 1, 8, 8)
+def _conv_ladder(images, labels, batch_size):
     ladder = ConvolutionalLadderNetworks(in_channels=1, num_classes=10, channels=(16, 32), seed=0)
     ladder.hybridize()
-    ladder.learn(ArrayIterator(images, labels_seed0, batch_size=BATCH, epochs=CONV_EPOCHS, seed=0), verbose=False)
-    error = test_error(ladder, test_images, y_test)
+    return ladder.learn(ArrayIterator(images, labels, batch_size=batch_size, epochs=CONV_EPOCHS, seed=0),
+                        verbose=False)
+
+
+@pytest.mark.slow
+def test_conv_ladder_learns_digits_from_100_labels(digits, labels_seed0):
+    """The conv ladder beats the same network trained on the 100 labeled images alone."""
+    x_train, x_test, _, y_test = digits
+    images, test_images = x_train.reshape(-1, 1, 8, 8), x_test.reshape(-1, 1, 8, 8)
+    labeled = labels_seed0 >= 0
+    error = test_error(_conv_ladder(images, labels_seed0, BATCH), test_images, y_test)
+    alone = test_error(_conv_ladder(images[labeled], labels_seed0[labeled], 20), test_images, y_test)
     assert error <= CONV_TARGET, error
+    assert alone >= error + CONV_GAIN, (alone, error)
 
 
 def test_combinator_is_the_vanilla_ten_parameter_form():

