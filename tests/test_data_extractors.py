@@ -60,6 +60,19 @@ def test_image_errors_name_the_file(tmp_path):
         ImageExtractor(8, 8).extract(truncated)
 
 
+def test_truncated_images_are_refused_even_when_pillow_is_told_to_pad_them(tmp_path, monkeypatch):
+    # gluoncv's data package sets this flag for the whole process when it is imported.
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    truncated = tmp_path / "half.png"
+    Image.fromarray(np.random.RandomState(0).randint(0, 256, (64, 64), dtype=np.uint8)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(ValueError, match="half.png"):
+        ImageExtractor(8, 8).extract(truncated)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True   # the caller's setting is left as it was
+
+
 def test_image_extractor_config_round_trips():
     extractor = ImageExtractor(16, 12, channels=3, normalization="z_score")
     config = json.loads(json.dumps(extractor.get_config()))

@@ -10,7 +10,7 @@ import os
 from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..interfaces import ExtractableData
 
@@ -72,6 +72,10 @@ class ImageExtractor(ExtractableData):
         decode (not an image, truncated, corrupt); both name ``path``.
         """
         path = _check_file(path, "image")
+        # Some libraries (gluoncv's data package, imported with its model zoo) switch Pillow to
+        # silently padding truncated files for the whole process: refuse them here regardless.
+        tolerant = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
             with Image.open(path) as img:
                 # Image.open only reads the header; convert() decodes the pixels, so a truncated or
@@ -82,6 +86,8 @@ class ImageExtractor(ExtractableData):
                 arr = np.asarray(img, dtype=np.float32)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise ValueError(f"cannot read image file {path}: {e}") from e
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
 
         arr = arr[np.newaxis] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # HWC -> CHW
         if self.normalization == "range":
