@@ -92,7 +92,9 @@ def test_export_gives_the_same_outputs(name, tmp_path):
     block = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params_file)
     out = block(mx.nd.array(x))
     out = out[0] if isinstance(out, (list, tuple)) else out
-    np.testing.assert_allclose(out.asnumpy(), _out(model, x)[0], rtol=1e-5, atol=1e-6)
+    # The exported graph runs in another executor (operator fusion, oneDNN kernels may differ):
+    # the tolerance of the hybridized-vs-imperative check.
+    np.testing.assert_allclose(out.asnumpy(), _out(model, x)[0], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", MODELS)
