@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# The suite runs on both cores (pytest-xdist): MXNet runs each operator on one thread here.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench clean
 
@@ -16,7 +18,7 @@ demo: $(VENV)/.installed
 	$(PY) -m accelbrainbase.demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks

@@ -17,7 +17,7 @@ CORE = [
     "matplotlib",
 ]
 DEMO = ["scikit-learn", "scikit-image", "statsmodels", "gymnasium"]
-TEST = DEMO + ["pytest", "nbclient", "nbformat", "ipykernel"]
+TEST = DEMO + ["pytest", "pytest-xdist", "nbclient", "nbformat", "ipykernel"]
 
 setup(
     name="accelbrainbase",
