@@ -56,8 +56,14 @@ def test_demo_writes_its_figures(tmp_path):
     assert "AutoEncoder" in result.stdout and "test accuracy" in result.stdout
     assert "log Z exact" in result.stdout
     assert "DBM 64-16-8" in result.stdout
-    for name in ("dense_loss.png", "dense_reconstructions.png", "rbm.png", "dbm.png"):
-        assert (out / name).stat().st_size > 1000
+    from accelbrainbase.demo import SECTIONS
+
+    for section in SECTIONS:
+        assert f"== {section} (" in result.stdout, f"section {section} did not run"
+    for name in ("dense_loss.png", "dense_reconstructions.png", "rbm.png", "dbm.png", "temporal_rbm.png",
+                 "shape_bm.png", "cnn.png", "cae.png", "ladder.png", "encdec_ad.png", "conv_lstm.png", "gan.png",
+                 "aae.png", "dqn.png"):
+        assert (out / name).stat().st_size > 1000, name
 
 
 def test_demo_rejects_unknown_sections():

@@ -49,7 +49,7 @@ def main(argv: List[str] = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for name, fn in SECTIONS.items():
-            print(f"{name:10s} {fn.__doc__.strip()}")
+            print(f"{name:{max(map(len, SECTIONS))}s}  {fn.__doc__.strip()}")
         return 0
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:
