@@ -195,3 +195,15 @@ def test_condition_sampler_one_hot_and_labels():
 def test_sampler_config_round_trips(sampler):
     config = json.loads(json.dumps(sampler.get_config()))
     assert type(sampler)(**config).get_config() == config
+
+
+def test_noise_samplers_draw_rows_on_a_device_from_the_right_distribution():
+    normal = NormalNoiseSampler(batch_size=4, dim_or_shape=(2, 3), loc=1.0, scale=2.0, seed=0)
+    rows = normal.draw_rows(20000, mx.cpu(1))
+    assert rows.shape == (20000, 2, 3) and rows.context == mx.cpu(1)
+    values = rows.asnumpy()
+    assert abs(values.mean() - 1.0) < 0.05 and abs(values.std() - 2.0) < 0.05
+    uniform = UniformNoiseSampler(batch_size=4, dim_or_shape=5, low=-1.0, high=3.0, seed=0)
+    values = uniform.draw_rows(20000, mx.cpu(1)).asnumpy()
+    assert values.shape == (20000, 5) and values.min() >= -1.0 and values.max() <= 3.0
+    assert abs(values.mean() - 1.0) < 0.05

@@ -95,6 +95,12 @@ class NormalNoiseSampler(_RandomSampler):
     def draw(self) -> mx.nd.NDArray:
         return self._to_ctx(self._rng.normal(self.loc, self.scale, size=self.batch_shape))
 
+    def draw_rows(self, n: int, ctx: mx.Context) -> mx.nd.NDArray:
+        """``n`` draws ``(n, *shape)`` made on ``ctx`` by MXNet's generator (seeded by
+        `seed_everything`, not by this sampler's ``seed``): no host-to-device copy, which would
+        synchronise a training loop with the engine at every mini-batch (SPEC §7)."""
+        return mx.nd.random.normal(self.loc, self.scale, shape=(n,) + self.shape, ctx=ctx)
+
     def get_config(self) -> Dict[str, Any]:
         """Constructor arguments (except ``ctx``) as a JSON-able dict."""
         return {**self._base_config(), "loc": self.loc, "scale": self.scale}
@@ -136,6 +142,10 @@ class UniformNoiseSampler(_RandomSampler):
 
     def draw(self) -> mx.nd.NDArray:
         return self._to_ctx(self._rng.uniform(self.low, self.high, size=self.batch_shape))
+
+    def draw_rows(self, n: int, ctx: mx.Context) -> mx.nd.NDArray:
+        """``n`` draws made on ``ctx`` by MXNet's generator; see `NormalNoiseSampler.draw_rows`."""
+        return mx.nd.random.uniform(self.low, self.high, shape=(n,) + self.shape, ctx=ctx)
 
     def get_config(self) -> Dict[str, Any]:
         """Constructor arguments (except ``ctx``) as a JSON-able dict."""

@@ -22,7 +22,6 @@ import numpy as np
 from mxnet import gluon
 
 from ..context import CtxLike
-from ..data.samplers import NormalNoiseSampler, UniformNoiseSampler
 from ..interfaces import IteratableData, SamplableData
 from ..losses import BinaryCrossEntropyLoss
 from ..registry import register_model
@@ -52,15 +51,13 @@ def move_to_ctx(block: gluon.Block, ctx_list: Sequence[mx.Context]) -> None:
 def draw_rows(sampler: SamplableData, n: int, ctx: mx.Context) -> mx.nd.NDArray:
     """``n`` rows drawn from ``sampler`` (as many draws as needed, the surplus dropped) on ``ctx``.
 
-    The library's `NormalNoiseSampler` and `UniformNoiseSampler` are drawn directly on ``ctx`` by
-    MXNet's generator (seeded by the model's seed): the same distribution without a host-to-device
-    copy, which would synchronise with the engine at every mini-batch (SPEC §7). Any other sampler
-    is asked to ``draw()``.
+    A sampler that can draw on a device itself (``draw_rows(n, ctx)``, as `NormalNoiseSampler` and
+    `UniformNoiseSampler` do with MXNet's generator, seeded by the model's seed) does so, without a
+    host-to-device copy that would synchronise with the engine at every mini-batch (SPEC §7). Any
+    other sampler is asked to ``draw()``.
     """
-    if type(sampler) is NormalNoiseSampler:
-        return mx.nd.random.normal(sampler.loc, sampler.scale, shape=(n,) + sampler.shape, ctx=ctx)
-    if type(sampler) is UniformNoiseSampler:
-        return mx.nd.random.uniform(sampler.low, sampler.high, shape=(n,) + sampler.shape, ctx=ctx)
+    if hasattr(sampler, "draw_rows"):
+        return sampler.draw_rows(n, ctx)
     parts, have = [], 0
     while have < n:
         part = sampler.draw()
