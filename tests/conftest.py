@@ -3,17 +3,11 @@ from __future__ import annotations
 
 import os
 
-# MXNet 1.9.1's threaded engine with oneDNN gives wrong numbers now and then (4 of 10 runs of the
-# hybridized check) and occasional segfaults for the ConvLSTM models' convolutions inside
-# `foreach` on small frames; the synchronous engine never did (README, "Known MXNet 1.9.1 CPU
-# pitfalls"). The suite, its notebooks and subprocesses run on it unless the caller chose an engine.
-os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
+import mxnet as mx
+import numpy as np
+import pytest
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from accelbrainbase.context import seed_everything  # noqa: E402
+from accelbrainbase.context import seed_everything
 
 # Two CPU "devices": MXNet treats cpu(0) and cpu(1) as distinct contexts and refuses mixed-context
 # operations, so training on them proves there is no context leak (SPEC §4.2).

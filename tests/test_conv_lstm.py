@@ -106,3 +106,26 @@ def test_bad_input_is_refused():
         model.inference(np.zeros((2, 3, 2, 8, 8)))
     with pytest.raises(ValueError, match="task"):
         ConvLSTMEncoderDecoder(in_channels=1, task="dream")
+
+
+def test_hybridized_graphs_are_kept_per_sequence_length_and_export_for_one(tmp_path):
+    rng = np.random.RandomState(1)
+    model = ConvLSTMEncoderDecoder(in_channels=1, hidden_channels=3, patch_size=2, task="reconstruct", seed=0)
+    videos = {t: rng.rand(2, t, 1, 8, 8).astype(np.float32) for t in (3, 5)}
+    imperative = {t: model.inference(v) for t, v in videos.items()}
+    model.hybridize()
+    first = {}
+    for t in (3, 5, 3, 5):   # alternating lengths reuse the graph built for each
+        out = model.inference(videos[t])
+        np.testing.assert_allclose(out, imperative[t], rtol=1e-4, atol=1e-5)
+        first.setdefault(t, model._cached_op)
+        assert model._cached_op is first[t]
+    assert first[3] is not first[5]
+    # The exported graph is unrolled for one length, chosen by `steps`.
+    symbol_file, params_file = model.export(str(tmp_path / "video"), steps=5)
+    block = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params_file)
+    np.testing.assert_allclose(block(mx.nd.array(videos[5])).asnumpy(), imperative[5], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="steps"):
+        model.export(str(tmp_path / "bad"), steps=0)
+    with pytest.raises(ValueError, match="steps"):
+        model.encoder[0].unroll_sequence(mx.sym, mx.sym.var("x"))

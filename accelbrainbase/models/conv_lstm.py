@@ -1,10 +1,16 @@
 """ConvLSTM cell, networks, encoder/decoder and the spatio-temporal auto-encoder (SPEC §6.3).
 
-Videos are ``(N, T, C, H, W)`` of any batch size, length and frame size: no shape is baked into the
-graph (the ConvLSTM states are built from the input inside the graph, and the cell has no peephole
-weights, whose ``(C, H, W)`` shape would fix the frame size). The input-to-state convolutions of a
-whole sequence run as one convolution over ``N * T`` frames; only the state-to-state convolution
-steps through time (``F.contrib.foreach``).
+Videos are ``(N, T, C, H, W)`` of any batch size, length and frame size. The ConvLSTM states are
+built from the input inside the graph, and the cell has no peephole weights (their ``(C, H, W)`` shape
+would fix the frame size). The input-to-state convolutions of a whole sequence run as one convolution
+over ``N * T`` frames; only the state-to-state convolution steps through time.
+
+The time loop is unrolled in Python, also in a hybridized graph: a hybridized model keeps one graph
+per sequence length ``T`` it has been called with (built on first use, then reused). MXNet's symbolic
+loop (``F.contrib.foreach``) is not used here. On MXNet 1.9.1's threaded engine with oneDNN it ran on
+the calling thread and touched the layout of arrays that worker threads were still writing, which
+gave wrong hybridized outputs (4 of 10 runs) and segfaults (every run of the spatio-temporal AE on two
+CPU contexts).
 """
 from __future__ import annotations
 
@@ -63,6 +69,13 @@ def _frames(F: Any, x: Any) -> Any:
 def _sequences(F: Any, frames: Any, like: Any) -> Any:
     """``(N*T, C', H', W') -> (N, T, C', H', W')`` with ``N, T`` read from ``like`` ``(N, T, ...)``."""
     return F.reshape_like(frames, like, lhs_begin=0, lhs_end=1, rhs_begin=0, rhs_end=2)
+
+
+def _unstack(F: Any, seq: Any, steps: int) -> List[Any]:
+    """``(N, T, ...)`` -> ``T`` arrays ``(N, ...)`` (``steps = T``), in one operator."""
+    if steps == 1:
+        return [F.squeeze(seq, axis=1)]
+    return list(F.split(seq, num_outputs=steps, axis=1, squeeze_axis=True))
 
 
 def _check_patch(patch_size: int) -> int:
@@ -162,28 +175,25 @@ class ConvLSTMCell(HybridRecurrentCell):
     def hybrid_forward(self, F, inputs, states):  # noqa: D102
         return self.recur(F, self.project(inputs), states)
 
-    def unroll_sequence(self, F: Any, x: Any, states: Optional[List[Any]] = None) -> Tuple[Any, Any, List[Any]]:
-        """Run over a video ``(N, T, C, H, W)`` (any ``T``): the input convolution of all frames at
-        once, the state recurrence step by step.
+    def unroll_sequence(self, F: Any, x: Any, steps: Optional[int] = None,
+                        states: Optional[List[Any]] = None) -> Tuple[Any, Any, List[Any]]:
+        """Run over a video ``(N, T, C, H, W)``: the input convolution of all frames at once, then the
+        state recurrence unrolled step by step. ``steps = T`` is read from an NDArray; a symbol needs it.
 
         Returns ``(hidden states (N, T, hid, H, W), cells (N, T, hid, H, W), final [h, c])``.
         """
-        first = F.squeeze(F.slice_axis(x, axis=1, begin=0, end=1), axis=1)
+        if steps is None:
+            if not isinstance(x, mx.nd.NDArray):
+                raise ValueError("unroll_sequence needs steps (the sequence length) for a symbol")
+            steps = x.shape[1]
         if states is None:
-            states = self.begin_state_like(F, first)
-        projected = _sequences(F, self.project(_frames(F, x)), x)
-
-        def step(proj_t, st):
-            h, new = self.recur(F, proj_t, st)
-            # One fresh output per step: loop outputs that alias loop states gave wrong hybridized
-            # results in MXNet 1.9's symbolic foreach.
-            return F.concat(h, new[1], dim=1), new
-
-        both, final = F.contrib.foreach(step, F.swapaxes(projected, 0, 1), states)
-        both = F.swapaxes(both, 0, 1)
-        n = self.hidden_channels
-        return (F.slice_axis(both, axis=2, begin=0, end=n), F.slice_axis(both, axis=2, begin=n, end=2 * n),
-                final)
+            states = self.begin_state_like(F, F.squeeze(F.slice_axis(x, axis=1, begin=0, end=1), axis=1))
+        hidden, cells = [], []
+        for proj_t in _unstack(F, _sequences(F, self.project(_frames(F, x)), x), steps):
+            h, states = self.recur(F, proj_t, states)
+            hidden.append(h)
+            cells.append(states[1])
+        return F.stack(*hidden, axis=1), F.stack(*cells, axis=1), states
 
 
 def _example_video(rng: np.random.RandomState, frames: int = 4, side: int = 6) -> np.ndarray:
@@ -210,10 +220,9 @@ def _example_encdec(rng: np.random.RandomState):
 
 
 def _example_stae(rng: np.random.RandomState):
-    # 16x16 frames: with 8x8 one-channel frames, MXNet 1.9.1's oneDNN kernels segfaulted now and then
-    # when two CPU contexts ran this graph at once (3 of 8 runs; never with 16x16, oneDNN off, or the
-    # NaiveEngine).
-    x = _example_video(rng, frames=3, side=16)
+    # 8x8 frames and two CPU contexts: the set-up on which MXNet's symbolic loop segfaulted (see the
+    # module docstring).
+    x = _example_video(rng, frames=4, side=8)
     return dict(in_channels=1, channels=[4, 4], hidden_channels=4, learning_rate=0.01), x, None
 
 
@@ -225,6 +234,56 @@ class _VideoModel(ObservableModel):
 
     patch_size: int = 1
     frame_multiple: int = 1
+    # The sequence length the current hybridized graph is unrolled for, and the graphs built for
+    # other lengths (sequence length -> Gluon's cached graph, operator and arguments).
+    _graph_steps: Optional[int] = None
+    _graphs: Optional[Dict[int, Tuple[Any, Any, Any]]] = None
+
+    def forward(self, x: Any, *args: Any) -> Any:  # noqa: D102
+        if isinstance(x, mx.nd.NDArray):
+            self._use_graph(int(x.shape[1]))
+        return super().forward(x, *args)
+
+    def _use_graph(self, steps: int) -> None:
+        """Make the graph unrolled over ``steps`` the current one (built on the next hybridized call
+        when it does not exist yet), keeping the current one for later."""
+        if steps == self._graph_steps:
+            return
+        graphs = self._graphs if self._graphs is not None else {}
+        if self._graph_steps is not None and self._cached_graph:
+            graphs[self._graph_steps] = (self._cached_graph, self._cached_op, self._cached_op_args)
+        self._cached_graph, self._cached_op, self._cached_op_args = graphs.pop(steps, ((), None, []))
+        self._graphs, self._graph_steps = graphs, steps
+
+    def _clear_cached_op(self) -> None:
+        super()._clear_cached_op()
+        self._graphs = None
+
+    def _steps(self, F: Any, x: Any) -> int:
+        """``T`` of a video batch: read from the array, or (building a graph) the length it is for."""
+        if F is mx.nd:
+            return int(x.shape[1])
+        if self._graph_steps is None:
+            raise ValueError(f"{type(self).__name__} unrolls its graph over the sequence length: call it "
+                             f"with an NDArray (N, T, C, H, W) first, or export(..., steps=T)")
+        return self._graph_steps
+
+    def example_input(self, batch_size: int = 2) -> mx.nd.NDArray:
+        """A zero batch ``(batch_size, T, C, s, s)``: ``T`` the last sequence length the model ran on
+        (else 4), ``s`` the smallest frame side the model takes that is at least 4."""
+        side = self.frame_multiple * max(1, -(-4 // self.frame_multiple))
+        return mx.nd.zeros((batch_size, self._graph_steps or 4, self.input_shape[1], side, side), ctx=self.ctx[0])
+
+    def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True,
+               steps: Optional[int] = None) -> Tuple[str, str]:
+        """Write the hybridized inference graph (see `ObservableModel.export`). The graph is unrolled
+        over ``steps`` frames (default: the sequence length of the model's last call, else 4); the
+        exported model takes sequences of that length only."""
+        if steps is not None:
+            if not isinstance(steps, (int, np.integer)) or steps < 1:
+                raise ValueError(f"steps must be a positive integer, got {steps!r}")
+            self._use_graph(int(steps))
+        return super().export(path, epoch, remove_amp_cast=remove_amp_cast)
 
     def _to_patches(self, F: Any, frames: Any) -> Any:
         return frames if self.patch_size == 1 else F.space_to_depth(frames, block_size=self.patch_size)
@@ -331,10 +390,11 @@ class ConvLSTMNetworks(_VideoModel):
 
     def _states(self, F: Any, x: Any) -> List[Any]:
         """Hidden-state sequences of every layer, each ``(N, T, hid, H / p, W / p)``."""
+        steps = self._steps(F, x)
         x = _sequences(F, self._to_patches(F, _frames(F, x)), x)
         seqs = []
         for cell in self.cells:
-            x, _, _ = cell.unroll_sequence(F, x)
+            x, _, _ = cell.unroll_sequence(F, x, steps)
             seqs.append(x)
         return seqs
 
@@ -442,10 +502,11 @@ class ConvLSTMEncoderDecoder(_VideoModel):
         self._finish_init()
 
     def _encode(self, F: Any, x: Any) -> Tuple[List[Any], List[Any], List[List[Any]]]:
+        steps = self._steps(F, x)
         x = _sequences(F, self._to_patches(F, _frames(F, x)), x)
         hs, cs, finals = [], [], []
         for cell in self.encoder:
-            x, c, final = cell.unroll_sequence(F, x)
+            x, c, final = cell.unroll_sequence(F, x, steps)
             hs.append(x)
             cs.append(c)
             finals.append(final)
@@ -463,18 +524,14 @@ class ConvLSTMEncoderDecoder(_VideoModel):
                    for cell, h, c in zip(self.forecaster, hs, cs)]
             return _sequences(F, self._read(F, out), x)
 
-        def step(x_t, states):
-            hidden, new_states = [], []
+        # The forecaster unrolls from the code; its hidden states of all steps are read out at once.
+        states, steps = [list(final) for final in finals], []
+        for _ in range(self._steps(F, x)):
             for i, cell in enumerate(self.forecaster):
-                h, st = cell.recur(F, None, states[2 * i: 2 * i + 2])
-                hidden.append(h)
-                new_states += st
-            # x_t * 0 keeps the loop's data an input of the body (foreach needs it).
-            return self._read(F, hidden) + x_t * 0, new_states
-
-        states = [s for final in finals for s in final]
-        frames, _ = F.contrib.foreach(step, F.swapaxes(F.reverse(x, axis=1), 0, 1), states)
-        return F.reverse(F.swapaxes(frames, 0, 1), axis=1)
+                _, states[i] = cell.recur(F, None, states[i])
+            steps.append(F.concat(*[st[0] for st in states], dim=1))
+        hidden = F.stack(*reversed(steps), axis=1)            # back in the input's order
+        return _sequences(F, self._read(F, [_frames(F, hidden)]), x)
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 256) -> Any:
         """The encoder's final hidden state of the last layer, ``(N, hidden_channels[-1], H / p, W / p)``."""
@@ -564,9 +621,10 @@ class SpatioTemporalAutoEncoder(_VideoModel):
         self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
+        steps = self._steps(F, x)
         features = _sequences(F, self.spatial_encoder(_frames(F, x)), x)
-        code, _, _ = self.temporal_encoder.unroll_sequence(F, features)
-        decoded, _, _ = self.temporal_decoder.unroll_sequence(F, code)
+        code, _, _ = self.temporal_encoder.unroll_sequence(F, features, steps)
+        decoded, _, _ = self.temporal_decoder.unroll_sequence(F, code, steps)
         frames = _activate(F, self.spatial_decoder(_frames(F, decoded)), self.output_activation)
         return _sequences(F, frames, x)
 
@@ -574,7 +632,7 @@ class SpatioTemporalAutoEncoder(_VideoModel):
         """The ConvLSTM encoder's hidden states, ``(N, T, hidden_channels, H / 2**L, W / 2**L)``."""
         def encode(x: mx.nd.NDArray) -> mx.nd.NDArray:
             features = _sequences(mx.nd, self.spatial_encoder(_frames(mx.nd, x)), x)
-            return self.temporal_encoder.unroll_sequence(mx.nd, features)[0]
+            return self.temporal_encoder.unroll_sequence(mx.nd, features, x.shape[1])[0]
 
         return self._batched(encode, observed_arr, batch_size)
 
