@@ -95,6 +95,6 @@ def run(quick: bool = False) -> List[Table]:
                   base_name, fmt_rate(base), _ratio(None if base is None else hybrid / base))
     table.notes.append("samples = windows (co2) or videos (sprites) per second of training. The encoder and the "
                        "teacher-forced decoder are single fused LSTM calls; free running steps the decoder "
-                       "through time, as does every ConvLSTM recurrence (``foreach``), so their cost grows with T.")
+                       "through time (``foreach``), as does every ConvLSTM recurrence (unrolled, one graph per T), so their cost grows with T.")
     table.notes.append(f"peak RSS of the process after the recurrent benchmarks: {peak_rss_mb():.0f} MiB")
     return [table]
