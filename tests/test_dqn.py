@@ -286,6 +286,29 @@ def test_learning_is_reproducible_and_records_episodes():
     assert dqn.num_updates == 5 * (300 // 10 - 1) and len(dqn.losses) == 300 // 10 - 1
 
 
+@pytest.mark.slow
+def test_learn_keeps_the_networks_of_its_best_evaluation(tmp_path):
+    runs = {}
+    for keep_best in (False, True):
+        dqn = _small(seed=0, target_update_interval=100)
+        dqn.learn(gym.make("CartPole-v1"), total_steps=3000, eval_env=gym.make("CartPole-v1"), eval_freq=500,
+                  eval_episodes=5, keep_best=keep_best, verbose=False)
+        runs[keep_best] = dqn
+    means = [mean for _, mean in runs[True].evaluations]
+    assert runs[True].evaluations == runs[False].evaluations and len(means) == 6  # same training
+    # Measured: 39.0, 38.8, 29.0, 54.8, 42.2, 31.8 - the last evaluation is not the best.
+    assert means[-1] < max(means)
+    best_step = runs[True].evaluations[int(np.argmax(means))][0]
+    assert runs[True].best_evaluation == (best_step, max(means))
+    assert runs[False].best_evaluation == (3000, means[-1])
+    # Evaluation episodes are seeded: re-evaluating gives the recorded figure of the networks kept.
+    assert runs[True].evaluate(gym.make("CartPole-v1"), episodes=5) == max(means)
+    assert runs[False].evaluate(gym.make("CartPole-v1"), episodes=5) == means[-1]
+    assert runs[True].num_timesteps == 3000  # the counters keep counting: only the networks go back
+    runs[True].save(str(tmp_path / "dqn.params"))
+    assert DQNController.load(str(tmp_path / "dqn.params")).best_evaluation == runs[True].best_evaluation
+
+
 def test_save_load_round_trip(tmp_path):
     dqn = _small(double_dqn=True, target_update_interval=1000)
     dqn.learn(gym.make("CartPole-v1"), total_steps=200, verbose=False)

@@ -335,6 +335,8 @@ class DQNController(ControllableModel):
         self.losses: List[float] = []
         self.evaluations: List[Tuple[int, float]] = []
         self.last_evaluation = np.zeros(0)
+        # (environment step, greedy mean return) of the networks `learn` ended with, when it evaluated.
+        self.best_evaluation: Optional[Tuple[int, float]] = None
         self._host_q: Optional[Callable[[np.ndarray], np.ndarray]] = None
         self._trainable: Optional[List[gluon.Parameter]] = None
 
@@ -503,6 +505,7 @@ class DQNController(ControllableModel):
         eval_freq: int = 5000,
         eval_episodes: int = 20,
         stop_return: Optional[float] = None,
+        keep_best: bool = True,
         verbose: bool = True,
     ) -> C:
         """Interact with ``env`` (gymnasium API or `PolicySampler`) for ``total_steps`` steps and learn.
@@ -511,8 +514,11 @@ class DQNController(ControllableModel):
             env: the environment to learn in.
             total_steps: environment steps of this call (the ε schedule spans them).
             eval_env: evaluate the greedy policy on it every ``eval_freq`` steps over ``eval_episodes``
-                episodes (recorded in ``evaluations``).
+                episodes, and once more at the end (recorded in ``evaluations``).
             stop_return: stop as soon as such an evaluation reaches this mean return.
+            keep_best: with an ``eval_env``, end with the networks of the best evaluation of this call
+                (``best_evaluation``) when the final one is worse: DQN's greedy return often falls again
+                after a peak (on CartPole, seed 0 peaks at 500 and ends at 164 after 50 000 steps).
             verbose: progress bar (only on a terminal) and INFO logs of the evaluations.
 
         Returns ``self``.
@@ -535,6 +541,19 @@ class DQNController(ControllableModel):
         bar = tqdm(total=total_steps, desc=type(self).__name__, disable=not (verbose and sys.stderr.isatty()),
                    leave=False)
         ticks = 0
+        best: Optional[Tuple[float, int, Optional[List[List[mx.nd.NDArray]]]]] = None  # mean, step, networks
+
+        def evaluate_now() -> float:
+            nonlocal best
+            mean = self.evaluate(eval_env, episodes=eval_episodes)
+            self.evaluations.append((self.num_timesteps, mean))
+            if verbose:
+                logger.info("DQN step %d: greedy mean return %.2f over %d episodes",
+                            self.num_timesteps, mean, eval_episodes)
+            if keep_best and (best is None or mean > best[0]):
+                best = (mean, self.num_timesteps, self._network_copy())
+            return mean
+
         try:
             for step in range(total_steps):
                 eps = self.epsilon(step, total_steps)
@@ -565,16 +584,36 @@ class DQNController(ControllableModel):
                                      "return(10)": f"{returns[-10:].mean():.1f}" if len(returns) else "-"},
                                     refresh=False)
                 if eval_env is not None and (step + 1) % eval_freq == 0:
-                    mean = self.evaluate(eval_env, episodes=eval_episodes)
-                    self.evaluations.append((self.num_timesteps, mean))
-                    if verbose:
-                        logger.info("DQN step %d: greedy mean return %.2f over %d episodes",
-                                    self.num_timesteps, mean, eval_episodes)
+                    mean = evaluate_now()
                     if stop_return is not None and mean >= stop_return:
                         break
+            if eval_env is not None:
+                if self.evaluations[-1:] != [] and self.evaluations[-1][0] == self.num_timesteps:
+                    final = self.evaluations[-1][1]
+                else:
+                    final = evaluate_now()
+                if best is not None and final < best[0]:
+                    self._set_networks(best[2])
+                    logger.info("DQN: kept the networks of step %d (greedy mean return %.2f); the final "
+                                "ones returned %.2f", best[1], best[0], final)
+                    self.best_evaluation = (best[1], best[0])
+                else:
+                    self.best_evaluation = (self.num_timesteps, final)
         finally:
             bar.close()
         return self
+
+    def _network_copy(self) -> List[List[mx.nd.NDArray]]:
+        """Copies of the online and target networks' parameters on every context."""
+        return [[d.copy() for d in p.list_data()] for net in (self.q_network, self.target_network)
+                for p in net.collect_params().values()]
+
+    def _set_networks(self, copies: List[List[mx.nd.NDArray]]) -> None:
+        params = [p for net in (self.q_network, self.target_network) for p in net.collect_params().values()]
+        for p, data in zip(params, copies):
+            for dst, src in zip(p.list_data(), data):
+                src.copyto(dst)
+        self._refresh_host_copy()
 
     @property
     def episode_returns(self) -> np.ndarray:
@@ -667,7 +706,7 @@ class DQNController(ControllableModel):
                   "q_network": {"class": f"{type(self.q_network).__module__}:{type(self.q_network).__qualname__}",
                                 "config": encode_config(self.q_network.get_config(), "q_network")},
                   "history": self.history.to_dict(), "losses": self.losses,
-                  "evaluations": self.evaluations,
+                  "evaluations": self.evaluations, "best_evaluation": self.best_evaluation,
                   "counters": [self.num_timesteps, self.num_updates, self.n_learn_calls]}
         arrays = {}
         for prefix, net in (("online.", self.q_network), ("target.", self.target_network)):
@@ -701,5 +740,7 @@ class DQNController(ControllableModel):
         controller.history = History(record["history"])
         controller.losses = list(record["losses"])
         controller.evaluations = [tuple(e) for e in record["evaluations"]]
+        best = record.get("best_evaluation")
+        controller.best_evaluation = None if best is None else tuple(best)
         controller.num_timesteps, controller.num_updates, controller.n_learn_calls = record["counters"]
         return controller
