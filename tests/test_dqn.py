@@ -3,6 +3,7 @@ and the acceptance target: CartPole-v1 solved (mean greedy return >= 475 over 10
 50 000 environment steps."""
 from __future__ import annotations
 
+import os
 import time
 
 import gymnasium as gym
@@ -327,6 +328,27 @@ def test_save_load_round_trip(tmp_path):
     with pytest.raises(ValueError, match="not written by"):
         mx.nd.save(str(tmp_path / "other.params"), {"x": mx.nd.zeros(1)})
         DQNController.load(str(tmp_path / "other.params"))
+
+
+def test_a_loaded_controller_carries_on_exactly_like_the_saved_one(tmp_path):
+    dqn = _small(seed=3, target_update_interval=40)
+    dqn.learn(gym.make("CartPole-v1"), total_steps=300, verbose=False)
+    path = str(tmp_path / "dqn.params")
+    dqn.save(path, replay_buffer=True)
+    loaded = DQNController.load(path)
+    assert len(loaded.replay_buffer) == len(dqn.replay_buffer) == 300
+    np.testing.assert_array_equal(loaded.replay_buffer.states[:300], dqn.replay_buffer.states[:300])
+    for controller in (dqn, loaded):  # the same continuation: buffer, optimizer, generator and counters
+        controller.learn(gym.make("CartPole-v1"), total_steps=200, verbose=False)
+    for net in ("q_network", "target_network"):
+        expected = _params(getattr(dqn, net))
+        for key, value in _params(getattr(loaded, net)).items():
+            np.testing.assert_array_equal(value, expected[key], err_msg=f"{net} {key}")
+    np.testing.assert_array_equal(loaded.episode_returns, dqn.episode_returns)
+    # Without the buffer, the file is the networks' size and a loaded controller starts an empty one.
+    dqn.save(str(tmp_path / "small.params"))
+    assert len(DQNController.load(str(tmp_path / "small.params")).replay_buffer) == 0
+    assert os.path.getsize(str(tmp_path / "small.params")) < os.path.getsize(path)
 
 
 @pytest.mark.parametrize("ctx_name", sorted(CPU_CONTEXTS))

@@ -15,7 +15,9 @@ import copy
 import json
 import logging
 import math
+import os
 import sys
+import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import mxnet as mx
@@ -37,6 +39,13 @@ logger = logging.getLogger("accelbrainbase")
 C = TypeVar("C", bound="DQNController")
 
 _RECORD_KEY = "__accelbrainbase_dqn__"
+_OPTIMIZER_KEY = "__optimizer_states__"
+_REPLAY_FIELDS = ("states", "next_states", "actions", "rewards", "terminated")
+
+
+def _bytes_array(data: bytes) -> mx.nd.NDArray:
+    """Bytes as a uint8 NDArray, to travel in one ``mx.nd.save`` file with the parameters."""
+    return mx.nd.array(np.frombuffer(data, dtype=np.uint8), dtype=np.uint8)
 
 
 class ReplayBuffer:
@@ -698,21 +707,37 @@ class DQNController(ControllableModel):
                  "exploration_final_eps", "clip_norm", "double_dqn", "hybridize", "seed")
         return {name: getattr(self, name) for name in names}
 
-    def save(self, path: str) -> None:
-        """Write hyper-parameters, the online and target networks and the episode history to one file
-        (atomically). The replay buffer and the optimizer state are not saved."""
+    def save(self, path: str, replay_buffer: bool = False) -> None:
+        """Write to one file (atomically): hyper-parameters, the online and target networks, the
+        optimizer state, the random generator, the counters and the episode history; and, with
+        ``replay_buffer=True``, the stored transitions (``len(replay_buffer)`` of them, about
+        ``2 * state_size + 3`` floats each). A controller loaded from a file with its buffer carries on
+        learning exactly as the saved one would have."""
+        rng_state = self.rng.get_state()
         record = {"class": f"{type(self).__module__}:{type(self).__qualname__}",
                   "config": encode_config(self.get_config()),
                   "q_network": {"class": f"{type(self.q_network).__module__}:{type(self.q_network).__qualname__}",
                                 "config": encode_config(self.q_network.get_config(), "q_network")},
                   "history": self.history.to_dict(), "losses": self.losses,
                   "evaluations": self.evaluations, "best_evaluation": self.best_evaluation,
-                  "counters": [self.num_timesteps, self.num_updates, self.n_learn_calls]}
+                  "counters": [self.num_timesteps, self.num_updates, self.n_learn_calls],
+                  "rng": [rng_state[0], rng_state[1].tolist(), *rng_state[2:]]}
         arrays = {}
         for prefix, net in (("online.", self.q_network), ("target.", self.target_network)):
             for name, p in net._collect_params_with_prefix().items():
                 arrays[prefix + name] = p.data(self.ctx[0]).copyto(mx.cpu())
-        arrays[_RECORD_KEY] = mx.nd.array(np.frombuffer(json.dumps(record).encode(), dtype=np.uint8), dtype=np.uint8)
+        if self.q_network.trainer is not None:
+            with tempfile.TemporaryDirectory() as directory:
+                states = os.path.join(directory, "optimizer")
+                self.q_network.trainer.save_states(states)
+                with open(states, "rb") as f:
+                    arrays[_OPTIMIZER_KEY] = _bytes_array(f.read())
+        if replay_buffer:
+            buf = self.replay_buffer
+            record["replay"] = [buf.position, buf.size]
+            for name in _REPLAY_FIELDS:
+                arrays["replay." + name] = mx.nd.array(getattr(buf, name)[:buf.size], dtype=np.float32)
+        arrays[_RECORD_KEY] = _bytes_array(json.dumps(record).encode())
         atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
 
     @classmethod
@@ -743,4 +768,23 @@ class DQNController(ControllableModel):
         best = record.get("best_evaluation")
         controller.best_evaluation = None if best is None else tuple(best)
         controller.num_timesteps, controller.num_updates, controller.n_learn_calls = record["counters"]
+        if "rng" in record:
+            name, keys, *rest = record["rng"]
+            controller.rng.set_state((name, np.asarray(keys, np.uint32), *rest))
+        if _OPTIMIZER_KEY in arrays:
+            q_network.trainer = q_network.make_trainer()
+            with tempfile.TemporaryDirectory() as directory:
+                states = os.path.join(directory, "optimizer")
+                with open(states, "wb") as f:
+                    f.write(arrays[_OPTIMIZER_KEY].asnumpy().tobytes())
+                q_network.trainer.load_states(states)
+        if "replay" in record:
+            buf = controller.replay_buffer
+            position, size = record["replay"]
+            if size > buf.capacity:
+                raise ValueError(f"{path} holds {size} transitions, more than the buffer's capacity {buf.capacity}")
+            for name in _REPLAY_FIELDS:
+                getattr(buf, name)[:size] = arrays["replay." + name].asnumpy().reshape(
+                    (size,) + getattr(buf, name).shape[1:])
+            buf.position, buf.size = position, size
         return controller
