@@ -270,6 +270,17 @@ def _save_checkpoint(model: Any, directory: str, epoch: int, history: History,
     atomic_write(os.path.join(directory, states_file), model.trainer.save_states)
     record = {"epoch": epoch, "params": params_file, "states": states_file,
               "history": history.to_dict(), "early_stopping": stopper}
+    # State that is not a parameter but shapes what comes next (persistent Gibbs chains, a GAN's
+    # position in its k-step cycle): without it a resumed run would not be the uninterrupted one.
+    extra = model.extra_state() if hasattr(model, "extra_state") else {}
+    if extra:
+        record["extra"] = f"epoch-{epoch:04d}.extra.npz"
+
+        def write_extra(path: str) -> None:
+            with open(path, "wb") as f:
+                np.savez(f, **extra)
+
+        atomic_write(os.path.join(directory, record["extra"]), write_extra)
 
     def write_json(path: str) -> None:
         with open(path, "w") as f:
@@ -279,7 +290,7 @@ def _save_checkpoint(model: Any, directory: str, epoch: int, history: History,
     # checkpoint in force, a crash after it leaves a complete new one.
     atomic_write(os.path.join(directory, CHECKPOINT_FILE), write_json)
     for name in os.listdir(directory):
-        if name.startswith("epoch-") and name not in (params_file, states_file):
+        if name.startswith("epoch-") and name not in (params_file, states_file, record.get("extra")):
             os.remove(os.path.join(directory, name))
 
 
@@ -292,6 +303,9 @@ def _load_checkpoint(model: Any, directory: str) -> Optional[Dict[str, Any]]:
             record = json.load(f)
         model.load_parameters(os.path.join(directory, record["params"]), ctx=model.ctx)
         model.trainer.load_states(os.path.join(directory, record["states"]))
+        if record.get("extra"):
+            with np.load(os.path.join(directory, record["extra"])) as arrays:
+                model.set_extra_state({name: arrays[name] for name in arrays.files})
     except (OSError, ValueError, KeyError, mx.MXNetError) as err:
         raise ValueError(f"cannot resume from checkpoint {path}: {err}") from err
     return record

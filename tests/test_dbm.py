@@ -305,6 +305,12 @@ def test_pretraining_runs_once_and_loaded_models_are_not_pretrained_again(tmp_pa
     again = DeepBoltzmannMachines([6, 4, 3], pretrain_epochs=2, seed=0)
     again.learn(ArrayIterator(x, batch_size=10, epochs=3, seed=0), verbose=False, checkpoint_dir=ckpt, resume=True)
     assert again.pretrain_histories == [] and again.loss_arr.shape == (3, 2)
+    # ... exactly as an uninterrupted run: the checkpoint keeps the persistent chains too.
+    straight = DeepBoltzmannMachines([6, 4, 3], pretrain_epochs=2, seed=0)
+    straight.learn(ArrayIterator(x, batch_size=10, epochs=3, seed=0), verbose=False)
+    for (name, p), q in zip(again._collect_params_with_prefix().items(),
+                            straight._collect_params_with_prefix().values()):
+        np.testing.assert_allclose(p.data().asnumpy(), q.data().asnumpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_without_pretraining_the_visible_biases_start_at_the_data_log_odds():

@@ -157,16 +157,20 @@ def test_every_controller_trains_on_distinct_contexts_and_round_trips(make, ctx_
 
 
 def test_checkpoints_store_both_optimizers_and_resume(tmp_path):
-    x = _tiny_data()
-    full = _tiny_gan(seed=0).learn(ArrayIterator(x, batch_size=16, epochs=4, seed=0), verbose=False)
-    part = _tiny_gan(seed=0)
-    part.learn(ArrayIterator(x, batch_size=16, epochs=2, seed=0), checkpoint_dir=str(tmp_path), verbose=False)
+    # k = 2 and 3 batches per epoch: the k-step cycle crosses epochs, so the checkpoint must keep it.
+    x = _tiny_data(48)
+    full = _tiny_gan(seed=0, k=2).learn(ArrayIterator(x, batch_size=16, epochs=4, seed=0), verbose=False)
+    part = _tiny_gan(seed=0, k=2)
+    part.learn(ArrayIterator(x, batch_size=16, epochs=1, seed=0), checkpoint_dir=str(tmp_path), verbose=False)
     assert os.path.exists(tmp_path / CHECKPOINT_FILE)
-    resumed = _tiny_gan(seed=0)
+    resumed = _tiny_gan(seed=0, k=2)
     resumed.learn(ArrayIterator(x, batch_size=16, epochs=4, seed=0), checkpoint_dir=str(tmp_path), resume=True,
                   verbose=False)
-    assert resumed.trainer["generator"]._optimizer.num_update == full.trainer["generator"]._optimizer.num_update
+    assert resumed.trainer["generator"]._optimizer.num_update == full.trainer["generator"]._optimizer.num_update == 6
     np.testing.assert_allclose(resumed.history["generator_loss"], full.history["generator_loss"], rtol=1e-4)
+    expected = {k: p.data().asnumpy() for k, p in full._collect_params_with_prefix().items()}
+    for k, p in resumed._collect_params_with_prefix().items():
+        np.testing.assert_allclose(p.data().asnumpy(), expected[k], rtol=1e-5, atol=1e-6, err_msg=k)
 
 
 def test_export_writes_the_generator_graph(tmp_path):

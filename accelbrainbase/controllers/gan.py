@@ -137,6 +137,16 @@ class _AdversarialController(ObservableModel, ControllableModel):
         comparable, what `save` stores with the weights of all players."""
         return encode_config(super().get_config())
 
+    def extra_state(self) -> Dict[str, np.ndarray]:
+        """The position in the k-step cycle (discriminator steps so far), kept by `save` and by `fit`
+        checkpoints: a resumed run updates the generator on the same batches as an uninterrupted one."""
+        return dict(super().extra_state(), step_count=np.array([self._step_count], np.int64))
+
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
+        state = dict(state)
+        self._step_count = int(state.pop("step_count", np.zeros(1))[0])
+        super().set_extra_state(state)
+
     def forward(self, x: Any, *args: Any) -> Any:  # noqa: D102
         # ``self(x)`` is the generator (or the auto-encoder): the hybridized graph leaves the
         # discriminator out on purpose, which Gluon would warn about.

@@ -30,7 +30,7 @@ from ..registry import register_model
 from ..training import CHECKPOINT_FILE, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
 from .partition import ais_betas, log_mean_exp, split_betas
-from .rbm import RestrictedBoltzmannMachines, _bernoulli, _sigmoid
+from .rbm import RestrictedBoltzmannMachines, _bernoulli, _PersistentChains, _sigmoid
 
 __all__ = ["DeepBoltzmannMachines"]
 
@@ -365,7 +365,7 @@ def _example(rng: np.random.RandomState):
 
 
 @register_model("dbm", example=_example)
-class DeepBoltzmannMachines(ObservableModel):
+class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
     """Deep Boltzmann machine with Bernoulli units: greedy pre-training, then joint training with a
     mean-field positive phase and persistent Gibbs chains (Salakhutdinov & Hinton 2009).
 

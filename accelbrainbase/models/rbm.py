@@ -381,8 +381,32 @@ def _example(rng: np.random.RandomState):
     return dict(visible_dim=6, hidden_dim=4, learning_rate=5.0), x, None
 
 
+class _PersistentChains:
+    """For models with persistent Gibbs chains ``self._chains`` (one array or ``None`` per context):
+    `save` and `fit` checkpoints keep the chains, so a loaded or resumed model carries on with them
+    (PCD's point: the chains are not restarted). Loaded on another number of contexts, the chains
+    restart from the data."""
+
+    _chains: List[Optional[mx.nd.NDArray]]
+    ctx: List[mx.Context]
+
+    def extra_state(self) -> Dict[str, np.ndarray]:  # noqa: D102
+        state = super().extra_state()  # type: ignore[misc]
+        if all(chain is not None for chain in self._chains):
+            state.update({f"chain{i}": chain.asnumpy() for i, chain in enumerate(self._chains)})
+        return state
+
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
+        chains = {name: value for name, value in state.items() if name.startswith("chain")}
+        super().set_extra_state({name: value for name, value in state.items() if name not in chains})  # type: ignore[misc]
+        if len(chains) == len(self.ctx):
+            self._chains = [mx.nd.array(chains[f"chain{i}"], ctx=c) for i, c in enumerate(self.ctx)]
+        else:
+            self._chains = [None] * len(self.ctx)
+
+
 @register_model("rbm", example=_example)
-class RestrictedBoltzmannMachines(ObservableModel):
+class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
     """Restricted Boltzmann machine trained by CD-k or PCD-k.
 
     Args:
