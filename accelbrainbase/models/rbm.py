@@ -32,7 +32,7 @@ from ..registry import register_model
 from ..training import apply_gradients
 from ..training import learn_epoch as default_learn_epoch
 from .base import ObservableModel, momentum_optimizer_params
-from .partition import ais_betas, log_mean_exp, logsumexp_binary_states, split_betas
+from .partition import ais_betas, log_mean_exp, logsumexp_binary_states
 
 __all__ = ["RestrictedBoltzmannMachines", "VISIBLE_TYPES"]
 
@@ -341,28 +341,47 @@ class _GibbsStep(_ParameterView):
         return _visible_sample(F, mean, self.gaussian), mean
 
 
-class _AnnealingStep(_ParameterView):
-    """One AIS transition between inverse temperatures ``betas = [b_prev, b]`` (Salakhutdinov &
-    Murray 2008): add ``log p*_b(v) - log p*_b_prev(v)`` to the log-weights, then a Gibbs sweep
-    leaving ``p_b`` invariant. ``p*_beta(v)`` interpolates a base model (independent visible units
-    with biases ``base``) and the RBM: ``exp(v.((1 - beta) base + beta b_v) [- |v|^2 / 2]) *
-    prod_j (1 + exp(beta (W v + b_h)_j))``. The temperatures are data, so one graph serves all."""
+#: AIS transitions per graph call (`_AnnealingRun`): 10 to 50 ran equally fast, 100 slower.
+_AIS_STEPS_PER_CALL = 25
 
-    def hybrid_forward(self, F, v, log_w, betas, base, weight, visible_bias, hidden_bias):  # noqa: D102
-        b_prev, b = split_betas(F, betas)
-        pre = _hidden_pre(F, v, weight, hidden_bias, self.num_hidden)
-        # The |v|^2 term of Gaussian units does not depend on beta and cancels in the difference.
-        linear = F.FullyConnected(v, (visible_bias - base).reshape((1, -1)), no_bias=True, num_hidden=1)
 
-        def softplus_sum(beta):
-            return F.sum(F.Activation(F.broadcast_mul(pre, beta), act_type="softrelu"), axis=1)
+class _AnnealingRun(_ParameterView):
+    """``steps`` consecutive AIS transitions (Salakhutdinov & Murray 2008), unrolled in one graph.
 
-        log_w = log_w + F.broadcast_mul(linear, b - b_prev).reshape((-1,)) + softplus_sum(b) - softplus_sum(b_prev)
-        h = _bernoulli(F, F.sigmoid(F.broadcast_mul(pre, b)))
-        bias = F.broadcast_add(F.broadcast_mul(base.reshape((1, -1)), 1 - b),
-                               F.broadcast_mul(visible_bias.reshape((1, -1)), b))
-        mean = F.broadcast_add(F.broadcast_mul(F.dot(h, weight), b), bias)
-        return _visible_sample(F, mean if self.gaussian else F.sigmoid(mean), self.gaussian), log_w
+    Transition ``b_prev -> b`` adds ``log p*_b(v) - log p*_b_prev(v)`` to the log-weights, then makes
+    a Gibbs sweep leaving ``p_b`` invariant. ``p*_beta(v)`` interpolates a base model (independent
+    visible units with biases ``base``) and the RBM: ``exp(v.((1 - beta) base + beta b_v)
+    [- |v|^2 / 2]) * prod_j (1 + exp(beta (W v + b_h)_j))``.
+
+    Inputs: ``v``, ``log_w``, ``beta_prev`` and ``beta`` ``(steps, 1)``, ``base``; outputs the new
+    ``(v, log_w)``. AIS is sequential and its cost is operator overhead: one call per ``steps``
+    transitions ran AIS 1.4x (64-16 RBM) and 1.15x (64-100) faster than one call per transition."""
+
+    def __init__(self, rbm: "RestrictedBoltzmannMachines", steps: int) -> None:
+        super().__init__(rbm)
+        self.steps = int(steps)
+
+    def hybrid_forward(self, F, v, log_w, beta_prev, beta, base, weight, visible_bias, hidden_bias):  # noqa: D102
+        def rows(betas):  # (steps, 1) -> steps arrays (1, 1)
+            if self.steps == 1:
+                return [betas]
+            return [F.reshape(b, shape=(1, 1)) for b in F.split(betas, num_outputs=self.steps, axis=0)]
+
+        base = base.reshape((1, -1))
+        shift = F.broadcast_sub(visible_bias.reshape((1, -1)), base)   # b_v - base
+        for b_prev, b in zip(rows(beta_prev), rows(beta)):
+            pre = F.FullyConnected(v, weight, hidden_bias, num_hidden=self.num_hidden)
+            scaled = F.broadcast_mul(pre, b)
+            # log p*_b(v) - log p*_b_prev(v) = (b - b_prev) v.(b_v - base) + sum_j softplus terms.
+            soft = F.Activation(scaled, act_type="softrelu") - F.Activation(F.broadcast_mul(pre, b_prev),
+                                                                            act_type="softrelu")
+            linear = F.FullyConnected(v, shift, no_bias=True, num_hidden=1)
+            log_w = log_w + F.sum(soft, axis=1) + F.reshape(F.broadcast_mul(linear, b - b_prev), shape=(-1,))
+            h = _bernoulli(F, _sigmoid(F, scaled))
+            # p_b(v | h): b (W^T h + b_v) + (1 - b) base = b (W^T h + b_v - base) + base.
+            mean = F.broadcast_add(F.broadcast_mul(F.broadcast_add(F.dot(h, weight), shift), b), base)
+            v = _visible_sample(F, mean if self.gaussian else _sigmoid(F, mean), self.gaussian)
+        return v, log_w
 
 
 class _FreeEnergy(_ParameterView):
@@ -506,7 +525,7 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
             self.cd = _ContrastiveDivergence(self)
             self.gibbs = _GibbsStep(self)
             self.energy = _FreeEnergy(self)
-            self.annealing = _AnnealingStep(self)
+            self.annealing = _AnnealingRun(self, _AIS_STEPS_PER_CALL)
         self._chains: List[Optional[mx.nd.NDArray]] = [None] * len(self.ctx)
         self._finish_init()
         # The internal graphs run thousands of times (training, sampling, AIS): always compile them.
@@ -960,9 +979,12 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
             log_z0 = self.hidden_dim * math.log(2) + float(mx.nd.Activation(base, act_type="softrelu").sum().asscalar())
 
         log_w = mx.nd.zeros(chains, ctx=device)
-        pairs = mx.nd.array(np.stack([schedule[:-1], schedule[1:]], axis=1), ctx=device)
-        for i in range(pairs.shape[0]):
-            v, log_w = self.annealing(v, log_w, pairs[i], base)
+        pairs = np.stack([schedule[:-1], schedule[1:]], axis=1)
+        # Padding transitions at beta = 1 add nothing to the weights (one graph serves every call).
+        pairs = np.concatenate([pairs, np.ones(((-len(pairs)) % _AIS_STEPS_PER_CALL, 2))])
+        prevs, nows = (mx.nd.array(pairs[:, i:i + 1], ctx=device) for i in (0, 1))
+        for i in range(0, len(pairs), _AIS_STEPS_PER_CALL):
+            v, log_w = self.annealing(v, log_w, prevs[i:i + _AIS_STEPS_PER_CALL], nows[i:i + _AIS_STEPS_PER_CALL], base)
         log_z = log_z0 + log_mean_exp(log_w.asnumpy().astype(np.float64))
         if self.gaussian:
             # p_1 above is exp(-F(v) + |b_v|^2 / 2): its normaliser is Z exp(|b_v|^2 / 2).
