@@ -12,6 +12,7 @@ from .noise import CutoutNoise, GaussNoise, MaskingNoise
 from .samplers import ConditionSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler
 from .synthetic import chord_rolls, horse_silhouettes, moving_digit_sprites, next_frame_baselines
 from .synthetic import ANOMALY_KINDS, co2_windows, inject_anomalies
+from .synthetic import DOMAIN_SHIFTS, digits_domain_shift
 
 __all__ = [
     "ImageExtractor",
@@ -36,4 +37,6 @@ __all__ = [
     "co2_windows",
     "inject_anomalies",
     "ANOMALY_KINDS",
+    "digits_domain_shift",
+    "DOMAIN_SHIFTS",
 ]

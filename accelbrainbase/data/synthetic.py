@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = ["moving_digit_sprites", "chord_rolls", "next_frame_baselines", "horse_silhouettes", "CHORD_MOVES", "CHORD_NOTES"]
 __all__ += ["co2_windows", "inject_anomalies", "ANOMALY_KINDS"]
+__all__ += ["digits_domain_shift", "DOMAIN_SHIFTS"]
 
 _SPRITE = 8
 
@@ -288,3 +289,93 @@ def inject_anomalies(windows: np.ndarray, kinds: Tuple[str, ...] = ANOMALY_KINDS
         x[i] -= x[i].mean(axis=0, keepdims=True)
         labels[i] = 1 + ANOMALY_KINDS.index(kind)
     return (x[:, :, 0] if squeeze else x), labels
+
+
+#: the transformations `digits_domain_shift` can apply to the target domain.
+DOMAIN_SHIFTS = ("shift", "blur", "invert")
+
+
+def digits_domain_shift(transforms: Tuple[str, ...] = ("blur",), *, max_shift: int = 1,
+                        blur_sigma: float = 1.0, target_fraction: float = 0.5, digits: Optional[Tuple] = None,
+                        seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A domain-adaptation task made of scikit-learn's digits: clean source images, transformed target images.
+
+    The 1797 digits are split at random (``seed``) into two disjoint sets with the same class proportions:
+    the *source* domain keeps the images as they are; every image of the *target* domain goes through
+    ``transforms``, in this order:
+
+    - ``"shift"``: moved by a random offset ``(dy, dx)``, each in ``-max_shift..max_shift`` and not both
+      0, with zeros shifted in (no wrap-around);
+    - ``"blur"``: a Gaussian blur of standard deviation ``blur_sigma`` pixels (zero padding), then
+      rescaled so the image keeps its maximum;
+    - ``"invert"``: ``1 - x`` (white digits on black become black digits on white).
+
+    The target labels are returned for *evaluation only*: unsupervised domain adaptation learns from
+    the source images with labels and the target images without.
+
+    Args:
+        transforms: a subset of `DOMAIN_SHIFTS`, applied in the order listed there.
+        max_shift: largest shift per axis in pixels (``"shift"``).
+        blur_sigma: standard deviation of the blur in pixels (``"blur"``).
+        target_fraction: fraction of the images that form the target domain (0.1-0.9).
+        digits: ``(images, labels)`` to use instead of scikit-learn's digits: images ``(N, 64)`` or
+            ``(N, 8, 8)`` in [0, 1] (e.g. a subset, for quick runs).
+        seed: seeds the split and the shifts (same seed, same task).
+
+    Returns:
+        ``(x_source, y_source, x_target, y_target)``: float32 images ``(N, 1, 8, 8)`` in [0, 1] and int64
+        labels ``(N,)`` of each domain.
+
+    Example:
+        >>> xs, ys, xt, yt = digits_domain_shift(("shift", "blur"), seed=0)
+        >>> xs.shape, xt.shape, sorted(set(yt)) == list(range(10))
+        ((899, 1, 8, 8), (898, 1, 8, 8), True)
+    """
+    unknown = [t for t in transforms if t not in DOMAIN_SHIFTS]
+    if unknown:
+        raise ValueError(f"unknown transforms {unknown}; choose from {DOMAIN_SHIFTS}")
+    if not 0.1 <= target_fraction <= 0.9:
+        raise ValueError(f"target_fraction must be within 0.1..0.9, got {target_fraction}")
+    if not isinstance(max_shift, (int, np.integer)) or not 1 <= max_shift <= 3:
+        raise ValueError(f"max_shift must be an integer in 1..3 (pixels of an 8x8 image), got {max_shift!r}")
+    if not blur_sigma > 0:
+        raise ValueError(f"blur_sigma must be positive, got {blur_sigma}")
+    if digits is None:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images, labels = bunch.data / 16.0, bunch.target
+    else:
+        images, labels = digits
+    images = np.asarray(images, dtype=np.float32).reshape(-1, 1, _SPRITE, _SPRITE)
+    labels = np.asarray(labels).astype(np.int64)
+    if len(images) != len(labels) or len(images) < 4:
+        raise ValueError(f"digits must be (images, labels) of the same length >= 4, "
+                         f"got {len(images)} and {len(labels)}")
+    rng = np.random.RandomState(seed)
+    # A stratified split: each class is divided in the same proportion.
+    target = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        target[members[:int(round(len(members) * target_fraction))]] = True
+    x_target = images[target].copy()
+    if "shift" in transforms:
+        offsets = rng.randint(-max_shift, max_shift + 1, size=(len(x_target), 2))
+        still = (offsets == 0).all(axis=1)
+        while still.any():
+            offsets[still] = rng.randint(-max_shift, max_shift + 1, size=(int(still.sum()), 2))
+            still = (offsets == 0).all(axis=1)
+        padded = np.pad(x_target, ((0, 0), (0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+        rows = max_shift - offsets[:, 0]
+        cols = max_shift - offsets[:, 1]
+        x_target = np.stack([padded[i, :, r:r + _SPRITE, c:c + _SPRITE]
+                             for i, (r, c) in enumerate(zip(rows, cols))])
+    if "blur" in transforms:
+        from scipy.ndimage import gaussian_filter
+
+        peak = x_target.max(axis=(1, 2, 3), keepdims=True)
+        x_target = gaussian_filter(x_target, sigma=(0, 0, blur_sigma, blur_sigma), mode="constant")
+        x_target *= peak / np.maximum(x_target.max(axis=(1, 2, 3), keepdims=True), 1e-6)
+    if "invert" in transforms:
+        x_target = 1.0 - x_target
+    return (images[~target], labels[~target], np.clip(x_target, 0.0, 1.0).astype(np.float32), labels[target])

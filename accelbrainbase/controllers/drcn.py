@@ -1,0 +1,387 @@
+"""Unsupervised domain adaptation controllers (SPEC §6.6).
+
+`DRCNetworks` (Ghifary et al. 2016) shares a convolutional encoder between a classifier trained on
+labeled *source* images and a decoder trained to reconstruct unlabeled *target* images, so the
+features the classifier reads are also features of the target domain.
+
+The controller orchestrates zoo models: the encoder and decoder of an auto-encoder
+(`ConvolutionalAutoEncoder` or `AutoEncoder`) and a `NeuralNetworks` classifier on the encoder's
+features. It is driven by `training.fit` through the machinery of the adversarial controllers
+(`accelbrainbase.controllers.gan`): a trainer per part (`PlayerTrainers`, checkpointed as one),
+data-parallel phases over ``ctx``, per-epoch loss records, and persistence of every part.
+"""
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+from ..checks import check_array, check_feature_shape
+from ..context import CtxLike, derive_seed
+from ..data.iterators import ArrayIterator
+from ..interfaces import IteratableData, NoiseableData
+from ..models.base import schedule_from
+from ..models.cae import ConvolutionalAutoEncoder
+from ..models.dense import NeuralNetworks
+from ..registry import register_model
+from .gan import PlayerTrainers, _AdversarialController, _seed_for
+
+__all__ = ["DRCNetworks"]
+
+Batch = Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]
+
+
+class _TrainerGroup:
+    """Trainers stepped together as one (what a phase of `_AdversarialController` calls: the
+    all-reduce, the parameters to clip, the update)."""
+
+    def __init__(self, trainers: Sequence[gluon.Trainer]) -> None:
+        self.trainers = list(trainers)
+
+    @property
+    def _params(self) -> List[gluon.Parameter]:
+        return [p for t in self.trainers for p in t._params]
+
+    def allreduce_grads(self) -> None:
+        for trainer in self.trainers:
+            trainer.allreduce_grads()
+
+    def update(self, batch_size: int) -> None:
+        for trainer in self.trainers:
+            trainer.update(batch_size)
+
+
+class _PhaseTrainers(PlayerTrainers):
+    """One trainer per part (saved and loaded as in `PlayerTrainers`); a phase name gives the group
+    of the parts that phase updates. The shared encoder has ONE optimizer state that sees the
+    gradients of both tasks, weighted by λ and 1 - λ, as in the paper's single objective."""
+
+    def __init__(self, trainers: Dict[str, gluon.Trainer], phases: Dict[str, Tuple[str, ...]]) -> None:
+        super().__init__(trainers)
+        self.phases = dict(phases)
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.phases:
+            return _TrainerGroup([self.trainers[part] for part in self.phases[name]])
+        return super().__getitem__(name)
+
+
+def _example_drcn(rng: np.random.RandomState):
+    x = rng.rand(24, 1, 8, 8).astype(np.float32)
+    autoencoder = ConvolutionalAutoEncoder(1, [4, 8], learning_rate=0.01, seed=0)
+    classifier = NeuralNetworks(32, [8], num_classes=3, learning_rate=0.01, seed=0)
+    return dict(autoencoder=autoencoder, classifier=classifier), x, rng.randint(0, 3, 24)
+
+
+@register_model("drcn", example=_example_drcn)
+class DRCNetworks(_AdversarialController):
+    """Deep Reconstruction-Classification Networks (Ghifary, Kleijn, Zhang, Balduzzi & Li 2016,
+    "Deep Reconstruction-Classification Networks for Unsupervised Domain Adaptation").
+
+    One encoder feeds two heads: a classifier, trained with softmax cross-entropy on labeled
+    source images, and a decoder, trained with the squared reconstruction error on unlabeled target
+    images. The paper's objective is ``λ L_classification + (1 - λ) L_reconstruction``; as in its
+    algorithm the two tasks alternate: every mini-batch of source data gives one classification
+    step (encoder + classifier, loss weighted by ``λ``) followed by one reconstruction step on the
+    next mini-batch of target data (encoder + decoder, weighted by ``1 - λ``). The encoder keeps a
+    single optimizer state fed by both tasks, so ``λ`` sets their balance even for adaptive
+    optimizers. ``λ = 1`` trains the source-only classifier (the baseline; the decoder idles).
+
+    Denoising (the paper's DRCN corrupts the target inputs of the reconstruction task): give the
+    auto-encoder a ``noiseable_data`` (`GaussNoise`, `MaskingNoise`, `CutoutNoise`), or pass the
+    target data as an `ArrayIterator` with ``noiseable_data`` (its clean batch is the target).
+
+    Args:
+        autoencoder: a `ConvolutionalAutoEncoder` (or `AutoEncoder`) whose ``encoder`` is the shared
+            encoder and whose ``decoder`` is the reconstruction head; its optimizer settings drive
+            the encoder and the decoder, its ``noiseable_data`` the denoising.
+        classifier: a `NeuralNetworks` classifier (``num_classes``) taking the flattened encoder
+            features (``input_dim`` = their size); its optimizer settings drive the classifier head.
+        classification_weight: ``λ`` in ``[0, 1]``; the reconstruction loss is the squared error
+            summed over the pixels, as in the paper. The default 0.2 was the best of 0.1, 0.2, 0.3,
+            0.5 on digits -> blurred digits (benchmarks/bench_drcn.py).
+        ctx: context(s) of every part (they are moved there); a list trains data parallel.
+        seed: seeds training (each part's initialization has its own seed).
+
+    Shapes:
+        images ``(N, C, H, W)`` (the auto-encoder's input); ``self(x)`` -> logits ``(N, K)``;
+        ``inference(x)`` -> class probabilities ``(N, K)``; ``extract_feature_points(x)`` -> the
+        flattened encoder features ``(N, D)``; ``reconstruct(x)`` -> ``(N, C, H, W)``.
+
+    History per epoch: ``classification_loss`` (``loss_arr[:, 0]`` unless ``λ = 0``, mean
+    cross-entropy on the source batches), ``reconstruction_loss`` (mean squared error on the target batches), and with
+    held-out labeled source data ``test_loss`` / ``test_accuracy``.
+
+    Example:
+        >>> from accelbrainbase.data import ArrayIterator
+        >>> from accelbrainbase.data.synthetic import digits_domain_shift
+        >>> xs, ys, xt, yt = digits_domain_shift(("shift", "blur"), seed=0)
+        >>> drcn = DRCNetworks.for_images((1, 8, 8), num_classes=10, seed=0)
+        >>> drcn = drcn.learn(ArrayIterator(xs, ys, batch_size=64, epochs=1, seed=0), xt, verbose=False)
+        >>> drcn.inference(xt[:3]).shape, drcn.reconstruct(xt[:3]).shape
+        ((3, 10), (3, 1, 8, 8))
+    """
+
+    _monitored = "classification_loss"
+    _phases = {"classification": ("encoder", "classifier"), "reconstruction": ("encoder", "decoder")}
+
+    def __init__(
+        self,
+        autoencoder: Any,
+        classifier: NeuralNetworks,
+        *,
+        classification_weight: float = 0.2,
+        ctx: CtxLike = None,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__(ctx=ctx, seed=seed)
+        if not (np.isfinite(classification_weight) and 0.0 <= classification_weight <= 1.0):
+            raise ValueError(f"classification_weight (λ) must be within [0, 1], got {classification_weight!r}")
+        missing = [name for name in ("encoder", "decoder", "compute_loss", "input_shape")
+                   if not hasattr(autoencoder, name)]
+        if missing:
+            raise TypeError(f"autoencoder must be an auto-encoder of the zoo (ConvolutionalAutoEncoder, AutoEncoder) "
+                            f"with an encoder and a decoder; {type(autoencoder).__name__} has no {missing}")
+        if not getattr(classifier, "num_classes", None):
+            raise ValueError("classifier must be a NeuralNetworks classifier (num_classes=K), not a regressor")
+        self.classification_weight = float(classification_weight)
+        # The loss fit monitors (loss_arr[:, 0]): classification, unless λ = 0 switches it off.
+        self._monitored = "classification_loss" if classification_weight > 0 else "reconstruction_loss"
+        self._adopt("autoencoder", autoencoder, gluon.HybridBlock)
+        self._adopt("classifier", classifier, NeuralNetworks)
+        self.input_shape = tuple(autoencoder.input_shape)
+        self.num_classes = int(classifier.num_classes)
+        self._target_data: Optional[IteratableData] = None
+        self._target_batches: Optional[Iterator[Batch]] = None
+        self._finish_init()
+
+    @classmethod
+    def for_images(
+        cls,
+        image_shape: Sequence[int] = (1, 8, 8),
+        num_classes: int = 10,
+        channels: Sequence[int] = (24, 48),
+        hidden_dims: Sequence[int] = (128,),
+        *,
+        classification_weight: float = 0.2,
+        noiseable_data: Optional[NoiseableData] = None,
+        dropout: float = 0.0,
+        learning_rate: float = 2e-3,
+        ctx: CtxLike = None,
+        seed: Optional[int] = None,
+    ) -> "DRCNetworks":
+        """A DRCN for images of ``image_shape = (C, H, W)``: a `ConvolutionalAutoEncoder` with
+        stride-2 convolutions ``C -> channels`` (ReLU; 4x4 kernels, each layer halves the image) and
+        the mirrored transposed convolutions (sigmoid output, for images in [0, 1]), plus a
+        `NeuralNetworks` classifier ``features -> hidden_dims -> num_classes`` (ReLU, ``dropout``).
+        Adam with ``learning_rate`` everywhere. On 8x8 digits the default encoder gives 48 x 2 x 2 =
+        192 features."""
+        c, h, w = (int(d) for d in image_shape)
+        scale = 2 ** len(channels)
+        if h % scale or w % scale:
+            raise ValueError(f"images of {h}x{w} pixels cannot be halved {len(channels)} times "
+                             f"(channels={list(channels)}): H and W must be multiples of {scale}")
+        autoencoder = ConvolutionalAutoEncoder(c, channels, activation="relu", code_activation="relu",
+                                               output_activation="sigmoid", noiseable_data=noiseable_data, ctx=ctx,
+                                               seed=_seed_for(seed, "autoencoder"), learning_rate=learning_rate)
+        features = int(channels[-1]) * (h // scale) * (w // scale)
+        classifier = NeuralNetworks(features, hidden_dims, num_classes=num_classes, dropout=dropout, ctx=ctx,
+                                    seed=_seed_for(seed, "classifier"), learning_rate=learning_rate)
+        return cls(autoencoder, classifier, classification_weight=classification_weight, ctx=ctx, seed=seed)
+
+    # ------------------------------------------------------------------ trainers
+    def make_trainer(self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None) -> _PhaseTrainers:
+        """One `gluon.Trainer` per part - the shared encoder, the decoder (the auto-encoder's other
+        parameters), the classifier - each with its model's optimizer settings."""
+        encoder = self.autoencoder.encoder.collect_params()
+        decoder = gluon.ParameterDict()
+        for name, p in self.autoencoder.collect_params().items():
+            if name not in encoder:  # tied decoder kernels are the encoder's: updated once, there
+                decoder._params[name] = p
+        plan = {"encoder": (encoder, self.autoencoder), "decoder": (decoder, self.autoencoder),
+                "classifier": (self.classifier.collect_params(), self.classifier)}
+        trainers = {}
+        for name, (params, owner) in plan.items():
+            opt = dict(owner.optimizer_params, learning_rate=owner.learning_rate)
+            if lr_scheduler is not None:
+                opt["lr_scheduler"] = schedule_from(copy.deepcopy(lr_scheduler), owner.learning_rate)
+            trainers[name] = gluon.Trainer(params, owner.optimizer, opt, update_on_kvstore=False)
+        return _PhaseTrainers(trainers, self._phases)
+
+    # ------------------------------------------------------------------ data
+    def _check_images(self, shape: Tuple[int, ...], name: str) -> None:
+        check_feature_shape(tuple(shape), self.input_shape, name)
+        if hasattr(self.autoencoder, "_check_spatial"):
+            self.autoencoder._check_spatial(tuple(shape), name)
+        features = self.autoencoder.encoder(mx.nd.zeros((1,) + tuple(shape), ctx=self.ctx[0]))
+        size, expected = int(np.prod(features.shape[1:])), self.classifier.input_shape[0]
+        if size != expected:
+            raise ValueError(f"{name} has images of shape {tuple(shape)}: the encoder turns them into "
+                             f"{tuple(features.shape[1:])} = {size} features, but the classifier takes {expected} "
+                             "(build the classifier with input_dim equal to the encoder's feature size)")
+
+    def check_data(self, iteratable_data: IteratableData) -> None:
+        """The source data: labeled images of the auto-encoder's shape, labels in ``0..K-1``."""
+        shape = getattr(iteratable_data, "sample_shape", None)
+        if shape is not None:
+            self._check_images(shape, "x (source images)")
+        if hasattr(iteratable_data, "y"):
+            if iteratable_data.y is None:
+                raise ValueError("DRCNetworks learns the classifier from labeled source data: the source iterator "
+                                 "has no y (the unlabeled target data goes to learn(source, target_data))")
+            self.classifier.check_data(types.SimpleNamespace(y=iteratable_data.y,
+                                                             test_y=getattr(iteratable_data, "test_y", None)))
+
+    def _as_target(self, target_data: Any, source: IteratableData) -> Optional[IteratableData]:
+        if target_data is None:
+            return None
+        if isinstance(target_data, IteratableData):
+            if not hasattr(target_data, "train_batches"):
+                raise TypeError(f"target_data must be images or an iterator with train_batches() (ArrayIterator, "
+                                f"UnlabeledImageIterator, ...), got {type(target_data).__name__}")
+            shape = tuple(target_data.sample_shape)
+            it = target_data
+        else:
+            x = check_array(target_data, "target_data", min_rank=2)
+            shape = tuple(x.shape[1:])
+            batch_size = min(int(getattr(source, "batch_size", 64)), len(x))
+            it = ArrayIterator(x, batch_size=batch_size, ctx=self.ctx[0],
+                               seed=None if self.seed is None else derive_seed(self.seed, "target"))
+        source_shape = getattr(source, "sample_shape", None)
+        if source_shape is not None and tuple(source_shape) != shape:
+            raise ValueError(f"target_data has per-sample shape {shape} but the source images have "
+                             f"{tuple(source_shape)}: both domains must have images of one shape")
+        self._check_images(shape, "target_data")
+        return it
+
+    def learn(self, iteratable_data: IteratableData, target_data: Any = None, **fit_kwargs: Any) -> "DRCNetworks":
+        """Adapt to the target domain: the classifier learns from the labeled source batches of
+        ``iteratable_data``, the decoder from ``target_data`` (unlabeled images ``(N, C, H, W)``, or
+        an `ArrayIterator` of them, e.g. with a ``noiseable_data``; labels in it are ignored).
+
+        Every source mini-batch is paired with the next target mini-batch (the target data is cycled,
+        reshuffled each pass). Without ``target_data`` the decoder reconstructs the source images
+        (the paper's DRCN_s variant: a reconstruction-regularized classifier, no adaptation).
+        ``fit_kwargs`` go to `training.fit` (``epochs``, ``patience``, ``checkpoint_dir``, ...).
+
+        Returns ``self``.
+        """
+        self.check_data(iteratable_data)  # the source first: its errors are the ones to see first
+        self._target_data = self._as_target(target_data, iteratable_data)
+        self._target_batches = None
+        try:
+            return super().learn(iteratable_data, **fit_kwargs)
+        finally:
+            self._target_data, self._target_batches = None, None
+
+    def _target_stream(self, position: int) -> Iterator[Batch]:
+        # Picks up at batch `position` of the cycled target data: a resumed fit (which restores the
+        # step count) draws the batches an uninterrupted one would have drawn.
+        it = self._target_data
+        epoch, skip = divmod(position, max(it.iter_n, 1))
+        while True:
+            n = 0
+            for x, y in it.train_batches(epoch):
+                n += 1
+                if skip:
+                    skip -= 1
+                    continue
+                yield x, (y if y is not None and y.shape == x.shape else None)
+            if n == 0:
+                raise ValueError("target_data yielded no training batches")
+            epoch += 1
+
+    # ------------------------------------------------------------------ phases
+    def _classification(self, x: mx.nd.NDArray, y: mx.nd.NDArray) -> mx.nd.NDArray:
+        return self.classifier.compute_loss(self.autoencoder.encoder(x), y)
+
+    def _learn_batch(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], clip_norm: Optional[float]) -> None:
+        lam = self.classification_weight
+        if y is None:
+            raise ValueError("DRCNetworks needs labeled source batches (x, y)")
+        if lam > 0:
+            n = x.shape[0]
+            loss = self._phase("classification", lambda s: lam * self._classification(s.take(x), s.take(y)),
+                               self._slices(n), n, clip_norm)
+            self._add("classification_loss", loss / lam, n)
+        if lam < 1:
+            if self._target_data is None:  # DRCN_s: reconstruct the source images
+                xt, clean = x, None
+            else:
+                if self._target_batches is None:
+                    self._target_batches = self._target_stream(self._step_count)
+                xt, clean = next(self._target_batches)
+            m, values = xt.shape[0], int(np.prod(xt.shape[1:]))
+            # The paper's reconstruction loss is the squared error summed over the pixels; the
+            # auto-encoders' loss is its mean.
+            loss = self._phase("reconstruction",
+                               lambda s: ((1 - lam) * values)
+                               * self.autoencoder.compute_loss(s.take(xt), s.take(clean)),
+                               self._slices(m), m, clip_norm)
+            self._add("reconstruction_loss", loss / (1 - lam), m)
+        self._step_count += 1
+
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+        """Summed cross-entropy of a held-out labeled source batch."""
+        device = self.ctx[0]
+        return self._classification(x.as_in_context(device), y.as_in_context(device)).sum()
+
+    def epoch_metrics(self, iteratable_data: IteratableData) -> Dict[str, float]:
+        """Mean loss of each task in the last epoch, and the accuracy on held-out source data."""
+        metrics = super().epoch_metrics(iteratable_data)
+        if getattr(iteratable_data, "test_y", None) is not None:
+            correct = None
+            for x, y in iteratable_data.test_batches():
+                x, y = x.as_in_context(self.ctx[0]), y.as_in_context(self.ctx[0])
+                hits = (mx.nd.argmax(self(x), axis=1) == y).sum()
+                correct = hits if correct is None else correct + hits
+            metrics["test_accuracy"] = float(correct.asscalar()) / iteratable_data.n_test
+        return metrics
+
+    # ------------------------------------------------------------------ inference
+    def hybrid_forward(self, F, x):  # noqa: D102
+        return self.classifier(self.autoencoder.encoder(x))
+
+    def _as_input(self, observed_arr: Any, name: str = "observed_arr") -> mx.nd.NDArray:
+        x = super()._as_input(observed_arr, name)
+        self._check_images(tuple(x.shape[1:]), name)
+        return x
+
+    def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
+        return mx.nd.softmax(self(x))
+
+    def _feature_size(self, shape: Tuple[int, ...]) -> int:
+        return int(np.prod(self.autoencoder.encoder(mx.nd.zeros((1,) + shape, ctx=self.ctx[0])).shape[1:]))
+
+    def example_input(self, batch_size: int = 2) -> mx.nd.NDArray:
+        """A zero batch of images whose free spatial sizes give the classifier its feature size
+        (e.g. to export)."""
+        step = getattr(self.autoencoder, "downscale", 1)
+        for k in range(1, 65):
+            shape = tuple(step * k if d is None else d for d in self.input_shape)
+            if self._feature_size(shape) == self.classifier.input_shape[0]:
+                return mx.nd.zeros((batch_size,) + shape, ctx=self.ctx[0])
+        return super().example_input(batch_size)
+
+    def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
+        """The shared encoder's features of ``observed_arr``, flattened: ``(N, D)``, what the
+        classifier reads."""
+        return self._batched(lambda x: mx.nd.flatten(self.autoencoder.encoder(x)), observed_arr, batch_size)
+
+    def reconstruct(self, observed_arr: Any, batch_size: int = 1024) -> Any:
+        """The decoder's reconstruction of ``observed_arr``, same shape."""
+        return self._batched(lambda x: self.autoencoder.decoder(self.autoencoder.encoder(x)).reshape(x.shape),
+                             observed_arr, batch_size)
+
+    def score(self, x: Any, y: Any, batch_size: int = 1024) -> float:
+        """Accuracy of the predicted classes on images ``x`` with labels ``y`` ``(N,)``."""
+        labels = check_array(y, "y", max_rank=1, dtype=None)
+        probabilities = self.inference(x if isinstance(x, mx.nd.NDArray) else np.asarray(x), batch_size)
+        probabilities = probabilities.asnumpy() if isinstance(probabilities, mx.nd.NDArray) else probabilities
+        if len(labels) != len(probabilities):
+            raise ValueError(f"x has {len(probabilities)} samples but y has {len(labels)}")
+        return float(np.mean(probabilities.argmax(axis=1) == labels))
