@@ -43,6 +43,8 @@ __all__ = [
     "apply_gradients",
     "clip_gradients",
     "atomic_write",
+    "optimizer_state_bytes",
+    "load_optimizer_state_bytes",
     "CHECKPOINT_FILE",
 ]
 
@@ -250,6 +252,25 @@ class _ProgressBatches:
             yield batch
             if self.bar is not None:
                 self.bar.update(1)
+
+
+def optimizer_state_bytes(trainer: mx.gluon.Trainer) -> bytes:
+    """A `gluon.Trainer`'s optimizer state (what ``save_states`` writes) as bytes, to keep inside
+    another file."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "states")
+        trainer.save_states(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def load_optimizer_state_bytes(trainer: mx.gluon.Trainer, data: bytes) -> None:
+    """Give ``trainer`` the optimizer state `optimizer_state_bytes` returned."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "states")
+        with open(path, "wb") as f:
+            f.write(data)
+        trainer.load_states(path)
 
 
 def _snapshot(model: Any) -> Dict[str, mx.nd.NDArray]:

@@ -15,9 +15,7 @@ import copy
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import mxnet as mx
@@ -30,7 +28,8 @@ from ..interfaces import ControllableModel, PolicySampler
 from ..models.base import _import, decode_config, encode_config
 from ..models.dense import NeuralNetworks
 from ..models.q_network import FunctionApproximator
-from ..training import History, TrainingDivergedError, atomic_write, clip_gradients
+from ..training import (History, TrainingDivergedError, atomic_write, clip_gradients, load_optimizer_state_bytes,
+                        optimizer_state_bytes)
 
 __all__ = ["DQNController", "ReplayBuffer"]
 
@@ -597,7 +596,7 @@ class DQNController(ControllableModel):
                     if stop_return is not None and mean >= stop_return:
                         break
             if eval_env is not None:
-                if self.evaluations[-1:] != [] and self.evaluations[-1][0] == self.num_timesteps:
+                if self.evaluations and self.evaluations[-1][0] == self.num_timesteps:
                     final = self.evaluations[-1][1]
                 else:
                     final = evaluate_now()
@@ -727,11 +726,7 @@ class DQNController(ControllableModel):
             for name, p in net._collect_params_with_prefix().items():
                 arrays[prefix + name] = p.data(self.ctx[0]).copyto(mx.cpu())
         if self.q_network.trainer is not None:
-            with tempfile.TemporaryDirectory() as directory:
-                states = os.path.join(directory, "optimizer")
-                self.q_network.trainer.save_states(states)
-                with open(states, "rb") as f:
-                    arrays[_OPTIMIZER_KEY] = _bytes_array(f.read())
+            arrays[_OPTIMIZER_KEY] = _bytes_array(optimizer_state_bytes(self.q_network.trainer))
         if replay_buffer:
             buf = self.replay_buffer
             record["replay"] = [buf.position, buf.size]
@@ -773,11 +768,7 @@ class DQNController(ControllableModel):
             controller.rng.set_state((name, np.asarray(keys, np.uint32), *rest))
         if _OPTIMIZER_KEY in arrays:
             q_network.trainer = q_network.make_trainer()
-            with tempfile.TemporaryDirectory() as directory:
-                states = os.path.join(directory, "optimizer")
-                with open(states, "wb") as f:
-                    f.write(arrays[_OPTIMIZER_KEY].asnumpy().tobytes())
-                q_network.trainer.load_states(states)
+            load_optimizer_state_bytes(q_network.trainer, arrays[_OPTIMIZER_KEY].asnumpy().tobytes())
         if "replay" in record:
             buf = controller.replay_buffer
             position, size = record["replay"]

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import pickle
-import tempfile
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -36,7 +34,7 @@ from ..models.adversarial import (DiscriminativeModel, EBDiscriminativeModel, Ge
 from ..models.base import ObservableModel, encode_config, schedule_from
 from ..models.dense import AutoEncoder, NeuralNetworks
 from ..registry import register_model
-from ..training import clip_gradients
+from ..training import clip_gradients, load_optimizer_state_bytes, optimizer_state_bytes
 
 __all__ = ["GANController", "ConditionalGANController", "AAEController", "EBGANController", "EBAAEController",
            "PlayerTrainers"]
@@ -64,13 +62,7 @@ class PlayerTrainers:
 
     def save_states(self, fname: str) -> None:
         """Write every trainer's optimizer state into one file."""
-        states = {}
-        with tempfile.TemporaryDirectory() as directory:
-            for name, trainer in self.trainers.items():
-                path = os.path.join(directory, name)
-                trainer.save_states(path)
-                with open(path, "rb") as f:
-                    states[name] = f.read()
+        states = {name: optimizer_state_bytes(trainer) for name, trainer in self.trainers.items()}
         with open(fname, "wb") as f:
             pickle.dump(states, f)
 
@@ -80,12 +72,8 @@ class PlayerTrainers:
             states = pickle.load(f)
         if set(states) != set(self.trainers):
             raise ValueError(f"{fname} holds optimizer states of {sorted(states)}, expected {sorted(self.trainers)}")
-        with tempfile.TemporaryDirectory() as directory:
-            for name, trainer in self.trainers.items():
-                path = os.path.join(directory, name)
-                with open(path, "wb") as f:
-                    f.write(states[name])
-                trainer.load_states(path)
+        for name, trainer in self.trainers.items():
+            load_optimizer_state_bytes(trainer, states[name])
 
 
 def _seed_for(seed: Optional[int], *salt: object) -> Optional[int]:
