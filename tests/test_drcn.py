@@ -1,4 +1,4 @@
-"""DRCNetworks: domain adaptation on digits -> blurred digits, the phases, persistence, bad input."""
+"""DRCNetworks and SelfSupervisedDomainAdaptation: domain adaptation on digits -> blurred digits, the phases, persistence, bad input."""
 from __future__ import annotations
 
 import mxnet as mx
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from accelbrainbase.controllers import DRCNetworks
+from accelbrainbase.controllers import DRCNetworks, SelfSupervisedDomainAdaptation
+from accelbrainbase.controllers.drcn import rotate_images
 from accelbrainbase.data import ArrayIterator, GaussNoise
 from accelbrainbase.data.synthetic import digits_domain_shift
 from accelbrainbase.models import ConvolutionalAutoEncoder, NeuralNetworks
@@ -189,5 +190,129 @@ def test_bad_input_gets_clear_errors():
         DRCNetworks(NeuralNetworks(64, [8], num_classes=3), NeuralNetworks(8, [8], num_classes=3))
     with pytest.raises(ValueError, match="multiples of 4"):
         DRCNetworks.for_images((1, 6, 6))
+    with pytest.raises(ValueError, match="x has 40 samples but y has 3"):
+        model.score(x, y[:3])
+
+
+# ---------------------------------------------------------------------- self-supervised (rotations)
+@pytest.fixture(scope="module")
+def ssda(task):
+    model = SelfSupervisedDomainAdaptation.for_images((1, 8, 8), 10, seed=0)
+    model.hybridize()
+    it = ArrayIterator(task["xs_tr"], task["ys_tr"], test_x=task["xs_te"], test_y=task["ys_te"], batch_size=64,
+                       epochs=EPOCHS, seed=0)
+    return model.learn(it, task["xt_tr"], verbose=False)
+
+
+@pytest.mark.slow
+def test_self_supervised_adaptation_beats_the_source_only_baseline_on_the_target_domain(task, trained, ssda):
+    # The source-only model of the DRCN tests is this model's encoder and classifier (same seeds)
+    # trained without the pretext task.
+    base = trained["source_only"].score(task["xt_te"], task["yt_te"])
+    target = ssda.score(task["xt_te"], task["yt_te"])
+    # Measured over seeds 0, 1, 2 (benchmarks/bench_drcn.py): +11 points on average (seed 0: about
+    # +11); assert less than half of that.
+    assert target >= base + 0.05, (target, base)
+    assert ssda.score(task["xs_te"], task["ys_te"]) >= 0.92
+    history = ssda.history
+    assert history["rotation_loss"][-1] < 0.3 * history["rotation_loss"][0]
+    # The pretext head tells the rotations of held-out target digits apart.
+    images, labels = ssda._rotated(mx.nd.array(task["xt_te"]))
+    predicted = ssda.predict_rotation(images.asnumpy()).argmax(axis=1)
+    assert np.mean(predicted == labels.asnumpy()) >= 0.85
+    assert ssda.extract_feature_points(task["xt_te"][:5]).shape == (5, 192)
+
+
+def test_rotate_images_matches_numpy_rot90():
+    x = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+    for k in range(4):
+        np.testing.assert_array_equal(rotate_images(mx.nd.array(x), k).asnumpy(), np.rot90(x, k, axes=(2, 3)))
+    assert rotate_images(mx.nd.zeros((1, 1, 4, 8)), 1).shape == (1, 1, 8, 4)
+
+
+def _tiny_ssda(pretext_weight=1.0, rotations=4, ctx=None, seed=0, **kwargs):
+    autoencoder = ConvolutionalAutoEncoder(1, [4, 8], learning_rate=0.01, seed=0)
+    classifier = NeuralNetworks(32, [8], num_classes=3, learning_rate=0.01, seed=0)
+    pretext = NeuralNetworks(32, [8], num_classes=rotations, learning_rate=0.01, seed=1)
+    return SelfSupervisedDomainAdaptation(autoencoder, classifier, pretext, pretext_weight=pretext_weight, ctx=ctx,
+                                          seed=seed, **kwargs)
+
+
+def test_self_supervised_parts_and_weight_zero_is_the_source_only_classifier():
+    x, y, xt = _tiny_data()
+    for weight in (0.0, 1.0):
+        model = _tiny_ssda(weight)
+        before = _params(model)
+        model.learn(ArrayIterator(x, y, batch_size=20, epochs=2, seed=0), xt, verbose=False)
+        after = _params(model)
+        changed = {k for k in before if not np.array_equal(before[k], after[k])}
+        assert not any("decoder" in k for k in changed), changed          # the decoder is never trained
+        assert any("classifier" in k for k in changed) and any("encoder" in k for k in changed)
+        assert any("pretext" in k for k in changed) == (weight > 0)
+        assert ("rotation_loss" in model.history) == (weight > 0)
+        assert model._step_count == 4
+
+
+def test_self_supervised_learns_the_rotations_of_the_target_images():
+    x, y, _ = _tiny_data()
+    arrow = np.zeros((30, 1, 8, 8), np.float32)
+    arrow[:, 0, :4, 0] = 1.0  # a bar in the top-left corner: its rotation is plain to see
+    model = _tiny_ssda(1.0, rotate_source=False)
+    model.learn(ArrayIterator(x, y, batch_size=20, epochs=20, seed=0), arrow, verbose=False)
+    images, labels = model._rotated(mx.nd.array(arrow[:4]))
+    assert np.mean(model.predict_rotation(images.asnumpy()).argmax(axis=1) == labels.asnumpy()) == 1.0
+
+
+def test_self_supervised_non_square_images_use_half_turns_or_are_refused():
+    rng = np.random.RandomState(0)
+    x, y, xt = rng.rand(20, 1, 8, 16).astype(np.float32), rng.randint(0, 3, 20), rng.rand(10, 1, 8, 16)
+    model = SelfSupervisedDomainAdaptation.for_images((1, 8, 16), 3, channels=(4, 8), hidden_dims=(8,),
+                                                      pretext_hidden_dims=(8,), seed=0)
+    assert model.rotations == (0, 2) and model.pretext.num_classes == 2
+    model.learn(ArrayIterator(x, y, batch_size=10, epochs=2, seed=0), xt, verbose=False)
+    assert model.predict_rotation(xt[:3]).shape == (3, 2) and np.isfinite(model.history["rotation_loss"]).all()
+    autoencoder = ConvolutionalAutoEncoder(1, [4, 8], seed=0)
+    four = SelfSupervisedDomainAdaptation(autoencoder, NeuralNetworks(64, [8], num_classes=3),
+                                          NeuralNetworks(64, [8], num_classes=4))
+    with pytest.raises(ValueError, match="non-square images of shape \\(1, 8, 16\\).*num_classes=2"):
+        four.learn(ArrayIterator(x, y, batch_size=10, seed=0), xt)
+
+
+def test_self_supervised_save_load_and_resume(tmp_path):
+    x, y, xt = _tiny_data()
+    it = ArrayIterator(x, y, batch_size=16, epochs=4, seed=0)
+    straight = _tiny_ssda(0.5, rotate_source=False).learn(it, xt, verbose=False)
+    path = str(tmp_path / "ssda.params")
+    straight.save(path)
+    loaded = SelfSupervisedDomainAdaptation.load(path, ctx=mx.cpu(1))
+    assert loaded.get_config() == straight.get_config() and loaded.ctx == [mx.cpu(1)]
+    assert loaded.pretext_weight == 0.5 and not loaded.rotate_source and loaded._step_count == 12
+    np.testing.assert_allclose(loaded.inference(x), straight.inference(x), rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict_rotation(xt), straight.predict_rotation(xt), rtol=1e-6)
+    _tiny_ssda(0.5, rotate_source=False).learn(it, xt, epochs=2, checkpoint_dir=str(tmp_path), verbose=False)
+    resumed = _tiny_ssda(0.5, rotate_source=False).learn(it, xt, checkpoint_dir=str(tmp_path), resume=True,
+                                                         verbose=False)
+    a, b = _params(straight), _params(resumed)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_self_supervised_bad_input_gets_clear_errors():
+    x, y, xt = _tiny_data()
+    model = _tiny_ssda()
+    with pytest.raises(ValueError, match="has no y"):
+        model.learn(ArrayIterator(x, batch_size=20, seed=0), xt)
+    with pytest.raises(ValueError, match=r"target_data has per-sample shape \(1, 16, 16\)"):
+        model.learn(ArrayIterator(x, y, batch_size=20, seed=0), np.zeros((5, 1, 16, 16)))
+    with pytest.raises(ValueError, match=">= 0"):
+        _tiny_ssda(-1.0)
+    with pytest.raises(ValueError, match="num_classes=4 .* or num_classes=2"):
+        _tiny_ssda(rotations=3)
+    with pytest.raises(ValueError, match="both heads read the same encoder features"):
+        SelfSupervisedDomainAdaptation(ConvolutionalAutoEncoder(1, [4, 8]), NeuralNetworks(32, [8], num_classes=3),
+                                       NeuralNetworks(16, [8], num_classes=4))
+    with pytest.raises(ValueError, match="not a regressor"):
+        SelfSupervisedDomainAdaptation(ConvolutionalAutoEncoder(1, [4, 8]), NeuralNetworks(32, [8], output_dim=3),
+                                       NeuralNetworks(32, [8], num_classes=4))
     with pytest.raises(ValueError, match="x has 40 samples but y has 3"):
         model.score(x, y[:3])

@@ -1,7 +1,9 @@
-"""Demo section ``domain_adaptation``: DRCN from clean digits to blurred digits.
+"""Demo section ``domain_adaptation``: DRCN and self-supervised (rotation) adaptation from clean
+digits to blurred digits.
 
 `compare` (also used by ``benchmarks/bench_drcn.py``) trains, on one seed, the source-only classifier
-(``λ = 1``), DRCN and the target-supervised upper bound, all the same architecture and budget.
+(``λ = 1``), DRCN, self-supervised domain adaptation (rotation pretext task) and the target-supervised
+upper bound, all the same encoder and classifier and budget.
 """
 from __future__ import annotations
 
@@ -40,16 +42,18 @@ def domain_shift_task(seed: int = 0, n: Optional[int] = None) -> Dict[str, np.nd
 
 def compare(task: Dict[str, np.ndarray], seed: int = 0, epochs: int = 30, ctx: Any = None,
             hybridize: bool = True) -> Dict[str, Any]:
-    """Train source-only (``λ = 1``), DRCN (default ``λ``) and target-supervised (``λ = 1`` on the
-    labeled target half) models; returns ``{"models", "target_accuracy", "source_accuracy"}``."""
-    from ..controllers import DRCNetworks
+    """Train source-only (``λ = 1``), DRCN (default ``λ``), self-supervised (rotations, defaults) and
+    target-supervised (``λ = 1`` on the labeled target half) models; returns ``{"models",
+    "target_accuracy", "source_accuracy"}``."""
+    from ..controllers import DRCNetworks, SelfSupervisedDomainAdaptation
     from ..data import ArrayIterator
 
-    runs = {"source-only": (1.0, "s"), "DRCN": (None, "s"), "target-supervised": (1.0, "t")}
+    runs = {"source-only": (DRCNetworks, {"classification_weight": 1.0}, "s"), "DRCN": (DRCNetworks, {}, "s"),
+            "self-supervised": (SelfSupervisedDomainAdaptation, {}, "s"),
+            "target-supervised": (DRCNetworks, {"classification_weight": 1.0}, "t")}
     models, target, source = {}, {}, {}
-    for name, (weight, labeled) in runs.items():
-        kwargs = {} if weight is None else {"classification_weight": weight}
-        model = DRCNetworks.for_images((1, 8, 8), 10, ctx=ctx, seed=seed, **kwargs)
+    for name, (kind, kwargs, labeled) in runs.items():
+        model = kind.for_images((1, 8, 8), 10, ctx=ctx, seed=seed, **kwargs)
         if hybridize:
             model.hybridize()
         it = ArrayIterator(task[f"x{labeled}_tr"], task[f"y{labeled}_tr"], test_x=task["xs_te"], test_y=task["ys_te"],
@@ -62,7 +66,8 @@ def compare(task: Dict[str, np.ndarray], seed: int = 0, epochs: int = 30, ctx: A
 
 
 def section(out_dir: str, quick: bool) -> List[str]:
-    """DRCN against the source-only classifier and the target-supervised upper bound."""
+    """DRCN and self-supervised adaptation against the source-only classifier and the
+    target-supervised upper bound."""
     import matplotlib.pyplot as plt
 
     from ..context import available_ctx
@@ -86,7 +91,7 @@ def section(out_dir: str, quick: bool) -> List[str]:
     plt.close(fig)
 
     names = list(result["target_accuracy"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     spots = np.arange(len(names))
     axes[0].bar(spots - 0.2, [result["source_accuracy"][k] for k in names], 0.4, label="source test")
     axes[0].bar(spots + 0.2, [result["target_accuracy"][k] for k in names], 0.4, label="target test")
@@ -100,6 +105,8 @@ def section(out_dir: str, quick: bool) -> List[str]:
     epochs_axis = np.arange(1, epochs + 1)
     axes[1].plot(epochs_axis, drcn.history["classification_loss"], label="DRCN classification (source)")
     axes[1].plot(epochs_axis, drcn.history["reconstruction_loss"], label="DRCN reconstruction (target)")
+    axes[1].plot(epochs_axis, result["models"]["self-supervised"].history["rotation_loss"],
+                 label="self-supervised rotation (target)")
     axes[1].plot(epochs_axis, baseline.history["classification_loss"], label="source-only classification")
     axes[1].set(xlabel="epoch", ylabel="mean loss", yscale="log", title="training losses")
     axes[1].legend(fontsize=8)
@@ -112,5 +119,7 @@ def section(out_dir: str, quick: bool) -> List[str]:
         f"DRCN digits -> blurred digits ({epochs} epochs): target accuracy {acc_t['DRCN']:.3f} vs source-only "
         f"{acc_t['source-only']:.3f} (target-supervised {acc_t['target-supervised']:.3f}); source accuracy "
         f"{acc_s['DRCN']:.3f} (source-only {acc_s['source-only']:.3f})",
+        f"self-supervised (rotation pretext) digits -> blurred digits: target accuracy "
+        f"{acc_t['self-supervised']:.3f}, source accuracy {acc_s['self-supervised']:.3f}",
         "figures: drcn_samples.png, drcn_accuracy.png",
     ]
