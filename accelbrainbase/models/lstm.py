@@ -22,8 +22,8 @@ from ..losses import CrossEntropyLoss, L2NormLoss
 from ..registry import register_model
 from .base import ObservableModel
 
-__all__ = ["LSTMNetworks", "EncoderDecoder", "zero_state", "fbeta_threshold", "GaussianErrorModel",
-           "pca_anomaly_scores", "best_pca_anomaly_baseline"]
+__all__ = ["LSTMNetworks", "EncoderDecoder", "EncDecADMixin", "zero_state", "fbeta_threshold",
+           "GaussianErrorModel", "pca_anomaly_scores", "best_pca_anomaly_baseline"]
 
 
 def zero_state(F: Any, x: Any, num_layers: int, hidden_dim: int) -> Any:
@@ -375,125 +375,29 @@ def best_pca_anomaly_baseline(train: Any, normal: Any, observed: Any, labels: An
     return best
 
 
-@register_model("encoder_decoder", example=_example_encdec)
-class EncoderDecoder(ObservableModel):
-    """LSTM encoder/decoder that reconstructs a sequence from a fixed-size code, with EncDec-AD.
+class EncDecADMixin:
+    """EncDec-AD (Malhotra et al. 2016) for any sequence auto-encoder: the mixin of `EncoderDecoder`
+    and `TransformerEncoderDecoder`.
 
-    The encoder LSTM reads ``x_1..x_T``; its final state (the code) starts the decoder LSTM, which
-    reconstructs the sequence in reverse order ``x_T..x_1`` (Sutskever et al. 2014; Malhotra et al.
-    2016, "LSTM-based Encoder-Decoder for Multi-sensor Anomaly Detection"). Each reconstructed step
-    ``x'_i`` is read out linearly from the decoder state, which then reads an input: the true ``x_i``
-    (teacher forcing) or its own ``x'_i`` (free running). ``inference`` always runs free, as in the
-    paper; in training a mini-batch is teacher-forced with probability ``teacher_forcing_ratio``
-    (teacher forcing runs the decoder as one fused LSTM call; free running steps through time).
-    With ``attention`` the read-out also sees the attention-weighted mean of all encoder states
-    (Luong et al. 2015, "general" score).
-
-    EncDec-AD (`fit_anomaly_detector`, `anomaly_score`, `predict_anomaly`): the per-step
-    reconstruction errors of normal windows (signed ``x - x'`` by default, or the paper's ``|x - x'|``)
-    are modelled by a multivariate Gaussian; the anomaly score of a
-    window is the Mahalanobis distance of its error, and a window is flagged when the score exceeds a
-    threshold chosen by F-beta on labelled validation windows. `save` stores the fitted detector with
-    the weights (`extra_state`), and `load` restores it. `pca_anomaly_scores` is the same scoring on PCA
-    reconstruction errors, the linear baseline.
-
-    Args:
-        input_dim: features per time step ``F``.
-        hidden_dim: LSTM units (the code size).
-        num_layers: stacked LSTM layers in the encoder and in the decoder.
-        attention: attend over the encoder states when reading out each step.
-        teacher_forcing_ratio: probability in [0, 1] that a training mini-batch is teacher-forced.
-        ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `ObservableModel`.
-
-    Shapes:
-        input ``(N, T, input_dim)`` with ``T >= 2``, any ``N`` and ``T`` (also after ``hybridize()``);
-        ``inference(x)``: reconstruction ``(N, T, input_dim)``; ``extract_feature_points(x)``: codes
-        ``(N, hidden_dim)``; ``anomaly_score(x)``: ``(N,)``; ``predict_anomaly(x)``: ``(N,)`` bool.
-        Training target: ``y`` when it has the input's shape, else the input itself.
-
-    Example:
-        >>> from accelbrainbase.data import ArrayIterator
-        >>> t = np.arange(24)[None, :, None]
-        >>> x = np.sin(0.5 * t + np.random.RandomState(0).rand(256, 1, 1) * 6.28).astype(np.float32)
-        >>> encdec = EncoderDecoder(input_dim=1, hidden_dim=16, seed=0)
-        >>> encdec = encdec.learn(ArrayIterator(x, x, batch_size=32, epochs=30, seed=0), verbose=False)
-        >>> float(((encdec.inference(x) - x) ** 2).mean()) < 0.1 * x.var()
-        True
-        >>> encdec.extract_feature_points(x).shape
-        (256, 16)
+    The host is an `ObservableModel` whose ``inference(x)`` reconstructs windows ``(N, T, F)`` and
+    whose ``__init__`` calls ``_init_detector()``. The mixin adds `reconstruction_error`,
+    `fit_anomaly_detector`, `anomaly_score`, `predict_anomaly`, and `extra_state` /
+    `set_extra_state`, so `save` / `load` keep the fitted detector.
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        hidden_dim: int = 64,
-        *,
-        num_layers: int = 1,
-        attention: bool = False,
-        teacher_forcing_ratio: float = 1.0,
-        ctx: CtxLike = None,
-        seed: Optional[int] = None,
-        initializer: Optional[mx.init.Initializer] = None,
-        optimizer: str = "adam",
-        learning_rate: float = 1e-2,
-        optimizer_params: Optional[Dict[str, Any]] = None,
-    ) -> None:
-        super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
-                         learning_rate=learning_rate, optimizer_params=optimizer_params)
-        _check_positive(input_dim=input_dim, hidden_dim=hidden_dim, num_layers=num_layers)
-        if not 0.0 <= teacher_forcing_ratio <= 1.0:
-            raise ValueError(f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio}")
-        self.input_shape = (None, int(input_dim))
-        self.hidden_dim, self.num_layers = int(hidden_dim), int(num_layers)
-        self.attention = bool(attention)
-        self.teacher_forcing_ratio = float(teacher_forcing_ratio)
-        # Which mini-batches are teacher-forced: seeded, so the same seed trains the same model.
-        self._teacher_rng = np.random.RandomState(
-            derive_seed(seed, "teacher") if seed is not None else None)
-        self.detector: Optional[GaussianErrorModel] = None
-        self.threshold: Optional[float] = None
-        self.threshold_fbeta: Optional[float] = None
-        self.detector_window: Optional[Tuple[int, int]] = None
+    detector: Optional[GaussianErrorModel]
+    threshold: Optional[float]
+    threshold_fbeta: Optional[float]
+    detector_window: Optional[Tuple[int, ...]]
+    detector_error: str
+
+    def _init_detector(self) -> None:
+        self.detector = None
+        self.threshold = None
+        self.threshold_fbeta = None
+        self.detector_window = None
         self.detector_error = "signed"
-        with self.name_scope():
-            self.encoder = _Encoder(int(input_dim), self.hidden_dim, self.num_layers, self.attention)
-            self.decoder = _Decoder(int(input_dim), self.hidden_dim, self.num_layers, self.attention)
-            self.loss = L2NormLoss()
-        self._finish_init()
 
-    def hybrid_forward(self, F, x):  # noqa: D102
-        enc_states, h, c, *keys = self.encoder(x)
-        memory = (enc_states, keys[0]) if self.attention else ()
-        return F.reverse(self.decoder.free_run(F, F.reverse(x, axis=1), h, c, *memory), axis=1)
-
-    def _as_sequences(self, x: mx.nd.NDArray) -> None:
-        if x.ndim != 3 or x.shape[1] < 2:
-            raise ValueError(f"EncoderDecoder needs sequences (N, T >= 2, {self.input_shape[1]}), "
-                             f"got shape {x.shape}")
-
-    def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
-        self._as_sequences(x)
-        target = y if y is not None and y.shape == x.shape else x
-        teacher = autograd.is_training() and self._teacher_rng.rand() < self.teacher_forcing_ratio
-        if teacher:
-            enc_states, h, c, *keys = self.encoder(x)
-            memory = (enc_states, keys[0]) if self.attention else ()
-            out = mx.nd.reverse(self.decoder(mx.nd.reverse(target, axis=1), h, c, *memory), axis=1)
-        else:
-            out = self(x)
-        return self.loss(out, target)
-
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        shape = getattr(iteratable_data, "sample_shape", None)
-        if shape is not None and shape[0] < 2:
-            raise ValueError(f"EncoderDecoder needs sequences of at least 2 steps, got {shape[0]}")
-
-    def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
-        """Codes: the encoder's final top-layer hidden state, ``(N, hidden_dim)``."""
-        return self._batched(lambda x: _top_layer(mx.nd, self.encoder(x)[1]), observed_arr, batch_size)
-
-    # ------------------------------------------------------------------ EncDec-AD
     def reconstruction_error(self, observed_arr: Any, signed: bool = False, batch_size: int = 1024) -> np.ndarray:
         """Per-step reconstruction errors ``x - x'`` (``signed``) or ``|x - x'|``, ``(N, T, F)`` (numpy)."""
         x = check_array(as_numpy(observed_arr, "observed_arr"), "observed_arr", min_rank=3, max_rank=3)
@@ -510,7 +414,7 @@ class EncoderDecoder(ObservableModel):
         shrinkage: float = 0.1,
         quantile: float = 0.99,
         error: str = "signed",
-    ) -> "EncoderDecoder":
+    ) -> Any:
         """EncDec-AD: fit the error distribution of normal windows and choose the alarm threshold.
 
         Args:
@@ -603,3 +507,118 @@ class EncoderDecoder(ObservableModel):
         threshold, fbeta = (float(v) for v in state["threshold"])
         self.threshold = threshold
         self.threshold_fbeta = None if np.isnan(fbeta) else fbeta
+
+
+@register_model("encoder_decoder", example=_example_encdec)
+class EncoderDecoder(EncDecADMixin, ObservableModel):
+    """LSTM encoder/decoder that reconstructs a sequence from a fixed-size code, with EncDec-AD.
+
+    The encoder LSTM reads ``x_1..x_T``; its final state (the code) starts the decoder LSTM, which
+    reconstructs the sequence in reverse order ``x_T..x_1`` (Sutskever et al. 2014; Malhotra et al.
+    2016, "LSTM-based Encoder-Decoder for Multi-sensor Anomaly Detection"). Each reconstructed step
+    ``x'_i`` is read out linearly from the decoder state, which then reads an input: the true ``x_i``
+    (teacher forcing) or its own ``x'_i`` (free running). ``inference`` always runs free, as in the
+    paper; in training a mini-batch is teacher-forced with probability ``teacher_forcing_ratio``
+    (teacher forcing runs the decoder as one fused LSTM call; free running steps through time).
+    With ``attention`` the read-out also sees the attention-weighted mean of all encoder states
+    (Luong et al. 2015, "general" score).
+
+    EncDec-AD (`fit_anomaly_detector`, `anomaly_score`, `predict_anomaly`): the per-step
+    reconstruction errors of normal windows (signed ``x - x'`` by default, or the paper's ``|x - x'|``)
+    are modelled by a multivariate Gaussian; the anomaly score of a
+    window is the Mahalanobis distance of its error, and a window is flagged when the score exceeds a
+    threshold chosen by F-beta on labelled validation windows. `save` stores the fitted detector with
+    the weights (`extra_state`), and `load` restores it. `pca_anomaly_scores` is the same scoring on PCA
+    reconstruction errors, the linear baseline.
+
+    Args:
+        input_dim: features per time step ``F``.
+        hidden_dim: LSTM units (the code size).
+        num_layers: stacked LSTM layers in the encoder and in the decoder.
+        attention: attend over the encoder states when reading out each step.
+        teacher_forcing_ratio: probability in [0, 1] that a training mini-batch is teacher-forced.
+        ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `ObservableModel`.
+
+    Shapes:
+        input ``(N, T, input_dim)`` with ``T >= 2``, any ``N`` and ``T`` (also after ``hybridize()``);
+        ``inference(x)``: reconstruction ``(N, T, input_dim)``; ``extract_feature_points(x)``: codes
+        ``(N, hidden_dim)``; ``anomaly_score(x)``: ``(N,)``; ``predict_anomaly(x)``: ``(N,)`` bool.
+        Training target: ``y`` when it has the input's shape, else the input itself.
+
+    Example:
+        >>> from accelbrainbase.data import ArrayIterator
+        >>> t = np.arange(24)[None, :, None]
+        >>> x = np.sin(0.5 * t + np.random.RandomState(0).rand(256, 1, 1) * 6.28).astype(np.float32)
+        >>> encdec = EncoderDecoder(input_dim=1, hidden_dim=16, seed=0)
+        >>> encdec = encdec.learn(ArrayIterator(x, x, batch_size=32, epochs=30, seed=0), verbose=False)
+        >>> float(((encdec.inference(x) - x) ** 2).mean()) < 0.1 * x.var()
+        True
+        >>> encdec.extract_feature_points(x).shape
+        (256, 16)
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int = 64,
+        *,
+        num_layers: int = 1,
+        attention: bool = False,
+        teacher_forcing_ratio: float = 1.0,
+        ctx: CtxLike = None,
+        seed: Optional[int] = None,
+        initializer: Optional[mx.init.Initializer] = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-2,
+        optimizer_params: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
+                         learning_rate=learning_rate, optimizer_params=optimizer_params)
+        _check_positive(input_dim=input_dim, hidden_dim=hidden_dim, num_layers=num_layers)
+        if not 0.0 <= teacher_forcing_ratio <= 1.0:
+            raise ValueError(f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio}")
+        self.input_shape = (None, int(input_dim))
+        self.hidden_dim, self.num_layers = int(hidden_dim), int(num_layers)
+        self.attention = bool(attention)
+        self.teacher_forcing_ratio = float(teacher_forcing_ratio)
+        # Which mini-batches are teacher-forced: seeded, so the same seed trains the same model.
+        self._teacher_rng = np.random.RandomState(
+            derive_seed(seed, "teacher") if seed is not None else None)
+        self._init_detector()
+        with self.name_scope():
+            self.encoder = _Encoder(int(input_dim), self.hidden_dim, self.num_layers, self.attention)
+            self.decoder = _Decoder(int(input_dim), self.hidden_dim, self.num_layers, self.attention)
+            self.loss = L2NormLoss()
+        self._finish_init()
+
+    def hybrid_forward(self, F, x):  # noqa: D102
+        enc_states, h, c, *keys = self.encoder(x)
+        memory = (enc_states, keys[0]) if self.attention else ()
+        return F.reverse(self.decoder.free_run(F, F.reverse(x, axis=1), h, c, *memory), axis=1)
+
+    def _as_sequences(self, x: mx.nd.NDArray) -> None:
+        if x.ndim != 3 or x.shape[1] < 2:
+            raise ValueError(f"EncoderDecoder needs sequences (N, T >= 2, {self.input_shape[1]}), "
+                             f"got shape {x.shape}")
+
+    def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+        self._as_sequences(x)
+        target = y if y is not None and y.shape == x.shape else x
+        teacher = autograd.is_training() and self._teacher_rng.rand() < self.teacher_forcing_ratio
+        if teacher:
+            enc_states, h, c, *keys = self.encoder(x)
+            memory = (enc_states, keys[0]) if self.attention else ()
+            out = mx.nd.reverse(self.decoder(mx.nd.reverse(target, axis=1), h, c, *memory), axis=1)
+        else:
+            out = self(x)
+        return self.loss(out, target)
+
+    def check_data(self, iteratable_data: IteratableData) -> None:
+        super().check_data(iteratable_data)
+        shape = getattr(iteratable_data, "sample_shape", None)
+        if shape is not None and shape[0] < 2:
+            raise ValueError(f"EncoderDecoder needs sequences of at least 2 steps, got {shape[0]}")
+
+    def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
+        """Codes: the encoder's final top-layer hidden state, ``(N, hidden_dim)``."""
+        return self._batched(lambda x: _top_layer(mx.nd, self.encoder(x)[1]), observed_arr, batch_size)
