@@ -13,6 +13,10 @@ checkpoints with resume. A model supplies only what is its own:
 - optionally ``epoch_metrics(iteratable_data) -> dict`` with extra per-epoch figures (accuracy, ...).
 
 Loss values leave the device once per epoch, never per batch.
+
+``fit(..., kvstore="dist_sync")`` trains data-parallel on MXNet's parameter server (SPEC §9): every
+worker process runs the same script under the DMLC_* environment, trains on its shard of the data
+(`ArrayIterator.shard`) and the server sums the gradients of all workers each step.
 """
 from __future__ import annotations
 
@@ -183,9 +187,146 @@ def apply_gradients(model: Any, batch_size: int, clip_norm: Optional[float] = No
     """
     trainer = model.trainer
     trainer.allreduce_grads()
+    sync = getattr(trainer, "parameter_server", None)
+    if sync is not None:
+        # Now sum over every worker's (equally large) batch; rescale by the global batch size.
+        sync.allreduce()
+        batch_size *= sync.num_workers
     if clip_norm is not None:
         clip_gradients(list(model.collect_params().values()), clip_norm, batch_size)
     trainer.update(batch_size)
+
+
+# --------------------------------------------------------------------------- parameter server
+_DIST_KVSTORES = ("dist_sync", "dist_device_sync")
+_DMLC_ENV = ("DMLC_ROLE", "DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER", "DMLC_NUM_WORKER")
+#: the process's parameter-server connection, ``type -> {"kv", "next_key"}`` (made once)
+_DIST: Dict[str, Dict[str, Any]] = {}
+
+
+class _ParameterServerSync:
+    """Sums a trainer's gradients over every worker on a dist kvstore, after the local all-reduce.
+
+    MXNet 1.9.1's own route (``gluon.Trainer(kvstore=dist_kv, update_on_kvstore=False)``) was
+    measured to corrupt a weight now and then: the store kept a reference to a parameter array
+    and pulled summed gradients into it (pure Gluon reproduces it). So the store only ever sees
+    buffers of its own: gradients are copied in, summed on the server, and copied back.
+    """
+
+    def __init__(self, dist: Dict[str, Any], params: Sequence[mx.gluon.Parameter]) -> None:
+        self.kv = dist["kv"]
+        self.num_workers = self.kv.num_workers
+        self.params = [p for p in params if p.grad_req != "null"]
+        # Every worker runs the same script, so every worker hands out the same keys in turn.
+        start = dist["next_key"]
+        dist["next_key"] += len(params)
+        keys = list(range(start, start + len(params)))
+        # Every worker starts from worker 0's values (init stores worker 0's arrays, pull reads them).
+        values = [p.list_data()[0].copy() for p in params]
+        self.kv.init(keys, values)
+        self.kv.pull(keys, out=values)
+        for param, value in zip(params, values):
+            param.set_data(value)
+        self.keys = [k for k, p in zip(keys, params) if p.grad_req != "null"]
+        self.buffers = [p.list_grad()[0].copy() for p in self.params]
+        # Values no gradient updates (BatchNorm's running statistics) drift apart per shard.
+        self.states = [(k, p) for k, p in zip(keys, params) if p.grad_req == "null"]
+
+    def allreduce(self) -> None:
+        for param, buf in zip(self.params, self.buffers):
+            param.list_grad()[0].copyto(buf)
+        self.kv.pushpull(self.keys, self.buffers)
+        for param, buf in zip(self.params, self.buffers):
+            for grad in param.list_grad():
+                buf.copyto(grad)
+
+    def average_states(self) -> None:
+        """Replace the values no gradient updates by their mean over the workers (after each
+        epoch), so that every worker tests, stops and saves the same model."""
+        if not self.states:
+            return
+        keys = [k for k, _ in self.states]
+        values = [p.list_data()[0].copy() for _, p in self.states]
+        self.kv.pushpull(keys, values)
+        for (_, param), value in zip(self.states, values):
+            param.set_data(value / self.num_workers)
+
+
+def _dist_kvstore(kvstore: Any) -> Optional[Dict[str, Any]]:
+    """Validate ``fit``'s ``kvstore``: ``None`` for training in this process, else the process's
+    parameter-server state."""
+    if isinstance(kvstore, mx.kv.KVStore):
+        name = kvstore.type
+    elif isinstance(kvstore, str):
+        name = kvstore
+    else:
+        raise TypeError(f"kvstore must be a name or an mx.kv.KVStore, got {type(kvstore).__name__}")
+    if name == "device":
+        return None
+    if name.startswith("dist") and "async" in name:
+        raise ValueError(f"kvstore={name!r} is not supported: fit sums the gradients, clips them and "
+                         "updates on every worker, which needs a synchronous store; use 'dist_sync'")
+    if name not in _DIST_KVSTORES:
+        raise ValueError(f"unknown kvstore {name!r}; use None or 'device' (this process) or "
+                         f"{' or '.join(repr(k) for k in _DIST_KVSTORES)} (MXNet's parameter server)")
+    if name not in _DIST:
+        if isinstance(kvstore, str):
+            missing = [k for k in _DMLC_ENV if not os.environ.get(k)]
+            if missing:
+                raise RuntimeError(
+                    f"kvstore={name!r} needs the parameter-server environment; missing {', '.join(missing)}. "
+                    "Launch every process with DMLC_ROLE (scheduler, server or worker), DMLC_PS_ROOT_URI and "
+                    "DMLC_PS_ROOT_PORT (the scheduler's address), DMLC_NUM_SERVER and DMLC_NUM_WORKER; a "
+                    "scheduler and each server are `python -c 'import mxnet'` under DMLC_ROLE=scheduler/server")
+            if os.environ["DMLC_ROLE"] != "worker":
+                raise RuntimeError(f"kvstore={name!r}: this process has DMLC_ROLE="
+                                   f"{os.environ['DMLC_ROLE']!r}; only workers train")
+            kvstore = mx.kv.create(name)
+        _DIST[name] = {"kv": kvstore, "next_key": 0, "logs_key": None}
+    elif isinstance(kvstore, mx.kv.KVStore) and kvstore is not _DIST[name]["kv"]:
+        raise RuntimeError(f"this process already trains on another {name!r} kvstore; use one per process")
+    return _DIST[name]
+
+
+def _attach_parameter_server(model: Any, dist: Dict[str, Any]) -> None:
+    """Make ``apply_gradients`` sum ``model.trainer``'s gradients over the workers."""
+    trainer = model.trainer
+    if not isinstance(trainer, mx.gluon.Trainer):
+        raise NotImplementedError(
+            f"{type(model).__name__} does not support kvstore={dist['kv'].type!r}: it trains several "
+            f"optimizers ({type(trainer).__name__}, a trainer per player or part) with updates of its own; "
+            "train it in one process (kvstore=None)")
+    sync = getattr(trainer, "parameter_server", None)
+    if sync is None or sync.kv is not dist["kv"]:
+        params = [p for _, p in sorted(model.collect_params().items())]
+        trainer.parameter_server = _ParameterServerSync(dist, params)
+
+
+def _shard(iteratable_data: IteratableData, kv: Any) -> IteratableData:
+    parts, index = kv.num_workers, kv.rank
+    if getattr(iteratable_data, "num_parts", 1) == parts and getattr(iteratable_data, "part_index", 0) == index:
+        return iteratable_data
+    if getattr(iteratable_data, "num_parts", 1) != 1:
+        raise ValueError(f"the data is part {iteratable_data.part_index} of {iteratable_data.num_parts}, "
+                         f"but this is worker {index} of {parts}")
+    if not hasattr(iteratable_data, "shard"):
+        raise NotImplementedError(f"{type(iteratable_data).__name__} cannot be sharded over workers "
+                                  "(no shard(num_parts, part_index) method); use an ArrayIterator")
+    return iteratable_data.shard(parts, index)
+
+
+def _global_sums(dist: Dict[str, Any], total: float, count: int) -> Tuple[float, int]:
+    """Sum a worker's epoch loss total and sample count over every worker, so that all take the
+    same early-stopping and divergence decisions (one stopping alone would stall the others)."""
+    kv = dist["kv"]
+    if dist["logs_key"] is None:
+        dist["logs_key"] = dist["next_key"]
+        dist["next_key"] += 1
+        kv.init(dist["logs_key"], mx.nd.zeros(2, dtype=np.float64))
+    out = mx.nd.array([total, count], dtype=np.float64)
+    kv.pushpull(dist["logs_key"], out)
+    summed = out.asnumpy()
+    return float(summed[0]), int(round(summed[1]))
 
 
 def _sum_on(losses: List[mx.nd.NDArray], device: mx.Context) -> mx.nd.NDArray:
@@ -352,6 +493,7 @@ def fit(
     checkpoint_dir: Optional[str] = None,
     resume: bool = False,
     verbose: bool = True,
+    kvstore: Optional[Any] = None,
 ) -> History:
     """Train ``model`` on ``iteratable_data``; the loop behind every ``learn()``.
 
@@ -368,6 +510,16 @@ def fit(
         checkpoint_dir: write an atomic checkpoint (parameters, optimizer state, history) each epoch.
         resume: continue from the checkpoint in ``checkpoint_dir`` when there is one.
         verbose: show a progress bar (only on a terminal) and log each epoch at INFO level.
+        kvstore: ``None`` (or ``"device"``): sum gradients over ``model.ctx`` in this process.
+            ``"dist_sync"`` (or an ``mx.kv.create("dist_sync")`` store): data-parallel training
+            on MXNet's parameter server - run the same script in every worker process under the
+            DMLC_* environment (next to a scheduler and the servers). Each worker
+            trains on its shard of ``iteratable_data`` (`ArrayIterator.shard`; ``batch_size`` is
+            per worker), the server sums every worker's gradients each step, the optimizer
+            rescales by the global batch size, and the workers stay identical. ``train_loss``
+            is over all workers; only worker 0 logs and writes checkpoints (``checkpoint_dir``
+            on a shared file system to resume). Controllers with a trainer per player or part
+            (GAN, AAE, DRCN families) are refused.
 
     Returns:
         The `History`; it is also stored as ``model.history``, with ``model.loss_arr`` its
@@ -387,10 +539,17 @@ def fit(
         raise ValueError("resume=True needs a checkpoint_dir")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be a positive number of epochs, got {patience}")
+    dist = None if kvstore is None else _dist_kvstore(kvstore)
+    if dist is not None:
+        iteratable_data = _shard(iteratable_data, dist["kv"])
     if hasattr(model, "check_data"):
         model.check_data(iteratable_data)
     if model.trainer is None or lr_scheduler is not None:
         model.trainer = model.make_trainer(lr_scheduler=lr_scheduler)
+    if dist is not None:
+        _attach_parameter_server(model, dist)
+    rank = 0 if dist is None else dist["kv"].rank
+    writer = rank == 0  # on a parameter server only worker 0 logs and writes checkpoints
 
     history = History()
     stopper = {"best": math.inf, "bad_epochs": 0}
@@ -403,10 +562,11 @@ def fit(
                 start = record["epoch"] + 1
                 history = History(record["history"])
                 stopper = record["early_stopping"]
-                logger.info("resuming from %s after epoch %d", checkpoint_dir, record["epoch"])
+                if writer:
+                    logger.info("resuming from %s after epoch %d", checkpoint_dir, record["epoch"])
 
     run_epoch = getattr(model, "learn_epoch", None)
-    show_bar = verbose and sys.stderr.isatty()
+    show_bar = verbose and writer and sys.stderr.isatty()
     bar = tqdm(total=(epochs - start) * iteratable_data.iter_n, desc=type(model).__name__,
                disable=not show_bar, leave=False)
     for cb in callbacks:
@@ -419,14 +579,20 @@ def fit(
             if seed is not None:
                 # Reseeding per epoch makes dropout/noise of epoch k independent of how we got
                 # there, so a resumed run matches an uninterrupted one.
-                seed_mxnet(derive_seed(seed, "epoch", epoch), model.ctx)
+                # Workers draw independent noise (dropout, sampling) for their shards.
+                seed_mxnet(derive_seed(seed, "epoch", epoch) if dist is None
+                           else derive_seed(seed, "epoch", epoch, "worker", rank), model.ctx)
             snapshot = _snapshot(model)
             batches = _ProgressBatches(_epoch_batches(iteratable_data, epoch, state), bar)
             if run_epoch is not None:
                 total, count = run_epoch(batches, clip_norm, regularizers)
             else:
                 total, count = learn_epoch(model, batches, clip_norm, regularizers)
-            logs = {"train_loss": float(total.asscalar()) / count if count else math.nan}
+            train_total = float(total.asscalar()) if count else math.nan
+            if dist is not None:
+                model.trainer.parameter_server.average_states()
+                train_total, count = _global_sums(dist, train_total, count)
+            logs = {"train_loss": train_total / count if count else math.nan}
             if _has_test(iteratable_data):
                 test_total, test_count = evaluate(model, _test_batches(iteratable_data, state))
                 if test_count:
@@ -445,7 +611,7 @@ def fit(
             history.append(logs)
             model.history, model.loss_arr = history, history.loss_arr
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
-            if verbose:
+            if verbose and writer:
                 logger.info("%s epoch %d/%d %s", type(model).__name__, epoch + 1, epochs,
                             " ".join(f"{k}={v:.5g}" for k, v in logs.items()))
 
@@ -454,12 +620,13 @@ def fit(
                 stopper = {"best": monitored, "bad_epochs": 0}
             else:
                 stopper = {"best": stopper["best"], "bad_epochs": stopper["bad_epochs"] + 1}
-            if checkpoint_dir is not None:
+            if checkpoint_dir is not None and writer:
                 _save_checkpoint(model, checkpoint_dir, epoch, history, stopper)
             stop = any([_call_callback(cb, model, epoch, logs) for cb in callbacks])
             if patience is not None and stopper["bad_epochs"] >= patience:
-                logger.info("early stopping after epoch %d: no improvement above tol=%g for %d epochs",
-                            epoch + 1, tol, patience)
+                if writer:
+                    logger.info("early stopping after epoch %d: no improvement above tol=%g for %d epochs",
+                                epoch + 1, tol, patience)
                 stop = True
             if stop:
                 break

@@ -11,6 +11,7 @@ file (`LabeledCSVIterator`, `UnlabeledCSVIterator`).
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
@@ -51,6 +52,8 @@ class ArrayIterator(IteratableData):
         noiseable_data: a `NoiseableData` corrupting input batches. Without ``y`` (denoising) the
             target is the *clean* batch - never the other way round - and held-out batches are
             corrupted too; with ``y`` (augmentation) only training inputs are corrupted.
+        num_parts, part_index: data-parallel sharding (`shard`): this iterator yields part
+            ``part_index`` of every global mini-batch of ``batch_size * num_parts`` samples.
 
     Yields (`generate_learned_samples`):
         ``(x, y, test_x, test_y)``: ``x`` ``(batch_size, ...)``; ``y`` ``(batch_size, ...)`` or
@@ -79,6 +82,8 @@ class ArrayIterator(IteratableData):
         ctx: CtxLike = None,
         seed: Optional[int] = None,
         noiseable_data: Optional[NoiseableData] = None,
+        num_parts: int = 1,
+        part_index: int = 0,
     ) -> None:
         x = check_array(x, "x", min_rank=2)
         y = None if y is None else check_array(y, "y")
@@ -135,6 +140,40 @@ class ArrayIterator(IteratableData):
         self.noiseable_data = noiseable_data
         # Without a seed each iterator still shuffles reproducibly within itself.
         self._base_seed = seed if seed is not None else int(np.random.randint(0, 2**31 - 1))
+        self.num_parts, self.part_index = 1, 0
+        if (num_parts, part_index) != (1, 0):
+            self._set_shard(num_parts, part_index)
+
+    def _set_shard(self, num_parts: int, part_index: int) -> None:
+        if not isinstance(num_parts, (int, np.integer)) or num_parts < 1:
+            raise ValueError(f"num_parts must be a positive integer, got {num_parts!r}")
+        if not isinstance(part_index, (int, np.integer)) or not 0 <= part_index < num_parts:
+            raise ValueError(f"part_index must be within 0..{num_parts - 1}, got {part_index!r}")
+        if self.batch_size * num_parts > self.n_train:
+            raise ValueError(f"{num_parts} workers x batch_size={self.batch_size} need at least "
+                             f"{num_parts * self.batch_size} training samples, got {self.n_train}")
+        self.num_parts, self.part_index = int(num_parts), int(part_index)
+
+    def shard(self, num_parts: int, part_index: int) -> "ArrayIterator":
+        """This iterator's part ``part_index`` of ``num_parts`` for data-parallel workers.
+
+        Every worker draws the same global order (same seed) and cuts it into global mini-batches
+        of ``batch_size * num_parts``; part ``k`` yields rows ``k * b .. (k + 1) * b`` of each, so
+        the parts of one step together are exactly the global batch one process with
+        ``batch_size * num_parts`` would see. Every part yields the same number of batches of the
+        same sizes (a synchronous parameter server would wait forever otherwise): a last, short
+        global batch is split evenly and its ``< num_parts`` leftover samples are skipped.
+        Held-out data is not sharded. Returns a shallow copy sharing the arrays.
+
+        Example:
+            >>> it = ArrayIterator(np.arange(20.0).reshape(10, 2), batch_size=2, shuffle=False)
+            >>> [x[:, 0].asnumpy().tolist() for x, _ in it.shard(2, 1).train_batches()]
+            [[4.0, 6.0], [12.0, 14.0], [18.0]]
+        """
+        part = copy.copy(self)
+        part.num_parts, part.part_index = 1, 0
+        part._set_shard(num_parts, part_index)
+        return part
 
     @property
     def n_train(self) -> int:
@@ -152,8 +191,23 @@ class ArrayIterator(IteratableData):
     @property
     def iter_n(self) -> int:
         """Mini-batches per epoch."""
+        if self.num_parts > 1:
+            rows = self._part_rows()
+            return len(rows)
         n = self.n_train / self.batch_size
         return int(n) if self.drop_last else math.ceil(n)
+
+    def _part_rows(self) -> List[Tuple[int, int]]:
+        """``(start, end)`` positions in the epoch's order of this part's batches."""
+        n, g, p = self.n_train, self.batch_size * self.num_parts, self.num_parts
+        stop = (n // g) * g if self.drop_last else n
+        rows = []
+        for start in range(0, stop, g):
+            m = (min(start + g, n) - start) // p
+            if m == 0:
+                break
+            rows.append((start + self.part_index * m, start + (self.part_index + 1) * m))
+        return rows
 
     def _with_noise(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], training: bool) -> Batch:
         if self.noiseable_data is None:
@@ -170,8 +224,9 @@ class ArrayIterator(IteratableData):
         if self.shuffle:
             order = np.random.RandomState(derive_seed(self._base_seed, "shuffle", epoch)).permutation(n)
             order_nd = mx.nd.array(order, ctx=self.x.context, dtype=np.int64)
-        for start in range(0, stop, b):
-            end = min(start + b, n)
+        rows = self._part_rows() if self.num_parts > 1 else \
+            [(start, min(start + b, n)) for start in range(0, stop, b)]
+        for start, end in rows:
             if self.shuffle:
                 idx = order_nd[start:end]
                 x = mx.nd.take(self.x, idx)

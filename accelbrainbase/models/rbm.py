@@ -607,6 +607,8 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
         try:
             if len(self.ctx) != 1 or trainer._update_on_kvstore or getattr(trainer, "_amp_loss_scaler", None):
                 return None
+            if getattr(trainer, "parameter_server", None) is not None:
+                return None  # gradients must reach `apply_gradients`, which sums them over workers
             if not trainer._kv_initialized:
                 trainer._init_kvstore()
             if trainer._params_to_init:
