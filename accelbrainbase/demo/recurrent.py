@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from typing import Dict, List
 
-import numpy as np
 
 __all__ = ["section", "ENCDEC_SETTINGS", "CONV_SETTINGS"]
 
@@ -27,47 +26,19 @@ CONV_SETTINGS: Dict[bool, Dict[str, int]] = {
 def section(out_dir: str, quick: bool) -> List[str]:
     """EncDec-AD anomaly scores on co2 and ConvLSTM next-frame prediction on moving sprites."""
     import matplotlib.pyplot as plt
-    import mxnet as mx
-    from sklearn.metrics import roc_auc_score
 
     from ..context import available_ctx
-    from ..data import ArrayIterator, co2_windows, inject_anomalies, moving_digit_sprites, next_frame_baselines
+    from ..data import ArrayIterator, moving_digit_sprites, next_frame_baselines
     from ..models import ConvLSTMEncoderDecoder, EncoderDecoder
-    from ..models.lstm import best_pca_anomaly_baseline
+    from .common import co2_anomaly_run, plot_co2_anomalies
 
     ctx = available_ctx()
     cfg = ENCDEC_SETTINGS[quick]
-    train, valid, test = co2_windows(52)
     encdec = EncoderDecoder(input_dim=1, hidden_dim=cfg["hidden_dim"], learning_rate=0.01, ctx=ctx, seed=0)
     encdec.hybridize()
-    windows = train[::cfg["stride"]]
-    schedule = mx.lr_scheduler.CosineScheduler(max_update=cfg["epochs"] * -(-len(windows) // 64), final_lr=0.001)
-    encdec.learn(ArrayIterator(windows, batch_size=64, epochs=cfg["epochs"], ctx=ctx, seed=0), lr_scheduler=schedule)
-    v_anom, _ = inject_anomalies(valid, seed=1)
-    encdec.fit_anomaly_detector(valid, np.concatenate([valid, v_anom]),
-                                np.r_[np.zeros(len(valid)), np.ones(len(v_anom))])
-    anomalous, kinds = inject_anomalies(test, seed=2)
-    x_test = np.concatenate([test, anomalous])
-    labels = np.r_[np.zeros(len(test)), np.ones(len(test))]
-    scores = encdec.anomaly_score(x_test)
-    auc = roc_auc_score(labels, scores)
-    baseline = best_pca_anomaly_baseline(train, valid, x_test, labels)
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    shown = (0, len(test) + int(np.argmax(kinds == 2)))  # a normal window and a level shift
-    for ax, i, title in ((axes[0], shown[0], "normal test window"), (axes[1], shown[1], "with a level shift")):
-        recon = encdec.inference(x_test[i:i + 1])[0, :, 0]
-        ax.plot(x_test[i, :, 0], label="window")
-        ax.plot(recon, "--", label="reconstruction")
-        ax.set_title(f"{title}: score {scores[i]:.1f}", fontsize=9)
-        ax.legend(fontsize=8)
-    axes[2].hist([scores[labels == 0], scores[labels == 1]], bins=30, label=["normal", "anomalous"])
-    axes[2].axvline(encdec.threshold, color="k", ls=":", label="F1 threshold")
-    axes[2].set_title(f"EncDec-AD Mahalanobis scores, ROC-AUC {auc:.3f}", fontsize=9)
-    axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "encdec_ad.png"), dpi=100)
-    plt.close(fig)
+    run = co2_anomaly_run(encdec, cfg["epochs"], cfg["stride"], 0.001, ctx)
+    auc, baseline = run["auc"], run["baseline"]
+    plot_co2_anomalies(encdec, run, 2, "with a level shift", "LSTM", os.path.join(out_dir, "encdec_ad.png"))
 
     cfg = CONV_SETTINGS[quick]
     videos = moving_digit_sprites(cfg["n_train"], 10, canvas=24, seed=0)
