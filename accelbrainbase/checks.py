@@ -1,5 +1,5 @@
 """Input validation shared by iterators and models: bad input fails before any work, with a message
-that says what was expected and what was received (SPEC §4.7)."""
+that says what was expected and what was received."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Tuple
@@ -7,18 +7,23 @@ from typing import Any, Optional, Sequence, Tuple
 import mxnet as mx
 import numpy as np
 
-__all__ = ["as_numpy", "check_array", "check_feature_shape"]
+__all__ = ["as_numpy", "check_array", "check_feature_shape", "check_labels", "check_unit_range"]
 
 
 def as_numpy(arr: Any, name: str = "array") -> np.ndarray:
-    """``arr`` (NDArray, list, numpy) as a numpy array; other types raise ``TypeError``."""
+    """``arr`` (NDArray, list, numpy, pandas DataFrame/Series) as a numpy array; other types raise
+    ``TypeError``."""
     if isinstance(arr, mx.nd.NDArray):
         return arr.asnumpy()
     if isinstance(arr, np.ndarray):
         return arr
     if isinstance(arr, (list, tuple)):
         return np.asarray(arr)
-    raise TypeError(f"{name} must be a numpy array or an mx.nd.NDArray, got {type(arr).__name__}")
+    if type(arr).__module__.split(".")[0] == "pandas" and hasattr(arr, "to_numpy"):
+        # pandas is optional: a DataFrame/Series is recognised without importing it.
+        return arr.to_numpy()
+    raise TypeError(f"{name} must be a numpy array, an mx.nd.NDArray, a list or a pandas DataFrame/Series, "
+                    f"got {type(arr).__name__}")
 
 
 def check_array(
@@ -77,3 +82,60 @@ def check_feature_shape(
             f"{name} has per-sample shape {tuple(received)} but the model expects "
             f"{shown if None in expected else expected} (batch axis excluded)"
         )
+
+
+def check_labels(labels: Optional[np.ndarray], num_classes: int, name: str = "y") -> None:
+    """Check class labels: shape ``(N,)``, whole numbers in ``0..num_classes-1`` (``None`` passes).
+
+    Example:
+        >>> check_labels(np.array([0, 2, 1]), 3)
+        >>> check_labels(np.array([0, 3]), 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: y holds labels outside 0..2 (min 0, max 3)
+    """
+    if labels is None:
+        return
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be class labels of shape (N,), got shape {labels.shape}")
+    if labels.min() < 0 or labels.max() >= num_classes or (labels != np.round(labels)).any():
+        raise ValueError(f"{name} holds labels outside 0..{num_classes - 1} (min {labels.min():g}, max {labels.max():g})")
+
+
+def check_unit_range(values: Optional[np.ndarray], name: str, why: str) -> None:
+    """Refuse data outside [0, 1] where the model needs it (Bernoulli units, sigmoid outputs),
+    naming the observed range and ``why`` (``None`` passes).
+
+    Example:
+        >>> check_unit_range(np.array([0.0, 0.5, 1.0]), "x", "Bernoulli visible units")
+        >>> check_unit_range(np.array([0.0, 255.0]), "x", "Bernoulli visible units")
+        Traceback (most recent call last):
+        ...
+        ValueError: x holds values in [0, 255] but [0, 1] is expected for Bernoulli visible units: scale it (e.g. x / x.max()) or binarize it
+    """
+    if values is None:
+        return
+    low, high = float(np.min(values)), float(np.max(values))
+    if low < 0.0 or high > 1.0:
+        raise ValueError(f"{name} holds values in [{low:g}, {high:g}] but [0, 1] is expected for {why}: "
+                         "scale it (e.g. x / x.max()) or binarize it")
+
+
+__all__ += ["check_positive_integers"]
+
+
+def check_positive_integers(**values: Any) -> None:
+    """Refuse hyper-parameters that must be positive integers (layer sizes, counts), naming the
+    first one that is not (``bool`` is refused too: ``True`` is no size).
+
+    Example:
+        >>> check_positive_integers(hidden_dim=8, num_layers=2)
+        >>> check_positive_integers(hidden_dim=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: hidden_dim must be a positive integer, got 0
+    """
+    for name, value in values.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")

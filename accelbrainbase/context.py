@@ -2,7 +2,7 @@
 
 Every model, iterator and sampler takes ``ctx``: ``None`` (CPU), one `mx.Context`, or a list of them.
 A list means data-parallel training: each batch is split across the contexts and the gradients are
-summed (SPEC §4.2). Nothing in the library ever defaults to a GPU.
+summed. Nothing in the library ever defaults to a GPU.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "CtxLike",
     "as_ctx_list",
+    "check_gpu",
     "available_ctx",
     "split_batch",
     "seed_everything",
@@ -37,9 +38,7 @@ def as_ctx_list(ctx: CtxLike) -> List[mx.Context]:
     """
     if ctx is None:
         return [mx.cpu()]
-    if isinstance(ctx, mx.Context):
-        return [ctx]
-    ctx_list = list(ctx)
+    ctx_list = [ctx] if isinstance(ctx, mx.Context) else list(ctx)
     if not ctx_list:
         raise ValueError("ctx must be a context or a non-empty list of contexts, got an empty list")
     for c in ctx_list:
@@ -47,7 +46,30 @@ def as_ctx_list(ctx: CtxLike) -> List[mx.Context]:
             raise TypeError(f"ctx entries must be mx.Context, got {type(c).__name__}: {c!r}")
     if len(set(ctx_list)) != len(ctx_list):
         raise ValueError(f"ctx lists a device twice: {ctx_list}")
+    for c in ctx_list:
+        if c.device_type == "gpu":
+            check_gpu(c)
     return ctx_list
+
+
+def check_gpu(ctx: mx.Context) -> None:
+    """Raise a clear error when ``ctx`` names a GPU this MXNet build or machine cannot use
+    (instead of MXNet's "GPU is not enabled" / "Compile with USE_CUDA=1" at the first operation).
+
+    Example:
+        >>> check_gpu(mx.gpu(0))   # doctest: +SKIP
+    """
+    from mxnet.runtime import Features
+
+    if not Features().is_enabled("CUDA"):
+        raise RuntimeError(
+            f"ctx={ctx} needs a GPU build of MXNet, but this one is CPU-only. Use "
+            "accelbrainbase.available_ctx() (a GPU when there is one, else the CPU), or install the GPU wheel "
+            "matching your CUDA (e.g. pip install mxnet-cu112==1.9.1 in place of mxnet==1.9.1)")
+    count = mx.context.num_gpus()
+    if ctx.device_id >= count:
+        raise RuntimeError(f"ctx={ctx}: this machine has {count} GPU(s) visible to MXNet (ids 0..{count - 1}). "
+                           "Use accelbrainbase.available_ctx() or a device id that exists")
 
 
 def available_ctx() -> mx.Context:

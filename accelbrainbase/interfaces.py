@@ -14,7 +14,9 @@ are, spelling included.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
+
+import numpy as _np
 
 __all__ = [
     "ExtractableData",
@@ -26,7 +28,11 @@ __all__ = [
     "RegularizatableData",
     "ControllableModel",
     "PolicySampler",
+    "Batch",
 ]
+
+#: One mini-batch: inputs ``x`` and targets ``y`` (``None`` for unsupervised data), as NDArrays.
+Batch = Tuple[Any, Optional[Any]]
 
 
 class ExtractableData(ABC):
@@ -58,23 +64,135 @@ class NoiseableData(ABC):
 
 
 class IteratableData(ABC):
-    """Yields mini-batches already placed on the model's context.
+    """Mini-batches for training: the one contract between data and `training.fit`.
 
-    Attributes every implementation exposes: ``epochs``, ``batch_size`` and ``iter_n`` (mini-batches
-    per epoch).
+    `fit` uses exactly these members and nothing else; models use the last four before training.
+    Only `train_batches` is required: everything else has a working default, so an iterator written
+    from this docstring gets test losses and accuracies, shape checks, noise, sharding over workers
+    and layer-wise pre-training like the zoo's own iterators.
+
+    Required:
+        ``train_batches(epoch)``: yield ``(x, y)`` for every training mini-batch of epoch ``epoch``
+        (0-based, counted over the model's whole training history, so that shuffles can depend on
+        it). ``x`` is an ``mx.nd.NDArray`` ``(B, *sample_shape)``; ``y`` an NDArray ``(B, ...)``
+        (labels ``(B,)``, targets of any shape) or ``None`` for unsupervised data. Batches may live
+        on any device: the model moves them to its own contexts.
+
+    Optional (defaults in brackets):
+        ``test_batches()``: yield the held-out ``(x, y)`` batches once, in order [none: `fit`
+        records no test loss]. Labelled held-out data gives classifiers a ``test_accuracy``.
+        ``epochs``: passes `fit` makes when it is not given ``epochs`` [10].
+        ``batch_size``: samples per training batch, or ``None`` when unknown [None]; the default
+        batch size of work that re-batches the data (the DBM's layer-wise pre-training).
+        ``iter_n``: training batches per epoch, or ``None`` when unknown [None]; the progress
+        bar's length. ``len(data)`` is ``iter_n``.
+        ``sample_shape``: per-sample shape of ``x`` (batch axis excluded) [read off the first
+        training batch]; checked against the model's input shape before any work.
+        ``training_arrays()`` / ``test_arrays()``: ``(x, y)`` of all the training (held-out) data
+        as numpy arrays, clean and in order [one pass over ``train_batches(0)`` /
+        ``test_batches()``]. Called before training by models that need the whole data or check
+        its values (value ranges, labels, data-dependent initialisation, layer-wise
+        pre-training); override them when a pass over your data is expensive.
+        ``shard(num_parts, part_index)``: this worker's part of the data for data-parallel
+        training on a parameter server [a `data.ShardedData`: every training batch cut into
+        ``num_parts`` equal slices]. ``num_parts`` / ``part_index`` say which part an iterator
+        already is [1 / 0].
+
+    To corrupt inputs (denoising, augmentation), wrap any iterator in `data.NoisyData` (or give
+    `data.ArrayIterator` a ``noiseable_data``). `data.as_iteratable` turns a Gluon ``DataLoader``
+    or ``Dataset``, an ``mx.io.DataIter``, arrays and DataFrames into an `IteratableData`;
+    ``learn()`` does that for you.
+
+    ``generate_learned_samples()`` / ``generate_inferenced_samples()`` are the predecessor
+    library's generator interface, kept as thin adapters over the methods above.
+
+    Example:
+        >>> import numpy as np, mxnet as mx
+        >>> class Halves(IteratableData):
+        ...     epochs = 3
+        ...     def __init__(self, x, y):
+        ...         self.x, self.y = x, y
+        ...     def train_batches(self, epoch):
+        ...         for part in np.array_split(np.arange(len(self.x)), 2):
+        ...             yield mx.nd.array(self.x[part]), mx.nd.array(self.y[part])
+        >>> data = Halves(np.zeros((10, 4)), np.arange(10) % 2)
+        >>> data.sample_shape, data.training_arrays()[0].shape
+        ((4,), (10, 4))
     """
 
-    epochs: int
-    batch_size: int
-    iter_n: int
+    epochs: int = 10
+    batch_size: Optional[int] = None
+    num_parts: int = 1
+    part_index: int = 0
 
     @abstractmethod
+    def train_batches(self, epoch: int = 0) -> Iterator[Batch]:
+        """Yield ``(x, y)`` for every training mini-batch of epoch ``epoch`` (0-based)."""
+
+    def test_batches(self) -> Iterator[Batch]:
+        """Yield the held-out ``(x, y)`` batches once, in order (none by default)."""
+        return iter(())
+
+    @property
+    def iter_n(self) -> Optional[int]:
+        """Training mini-batches per epoch, ``None`` when unknown."""
+        return None
+
+    def __len__(self) -> int:
+        n = self.iter_n
+        if n is None:
+            raise TypeError(f"{type(self).__name__} does not know how many batches an epoch has (iter_n is None)")
+        return n
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        """Per-sample shape of ``x`` (batch axis excluded), read off the first training batch."""
+        for x, _ in self.train_batches(0):
+            return tuple(x.shape[1:])
+        raise ValueError(f"{type(self).__name__}.train_batches(0) yielded no batch: there is nothing to learn from")
+
+    def training_arrays(self) -> Tuple[Any, Any]:
+        """``(x, y)`` of all the training data as numpy arrays (``y`` is ``None`` without targets)."""
+        x, y = _concatenate(self.train_batches(0))
+        if x is None:
+            raise ValueError(f"{type(self).__name__}.train_batches(0) yielded no batch: there is nothing to learn from")
+        return x, y
+
+    def test_arrays(self) -> Tuple[Any, Any]:
+        """``(x, y)`` of all the held-out data as numpy arrays; ``(None, None)`` when there is none."""
+        return _concatenate(self.test_batches())
+
+    def shard(self, num_parts: int, part_index: int) -> "IteratableData":
+        """Part ``part_index`` of ``num_parts`` for data-parallel workers (see `data.ShardedData`)."""
+        from .data.adapters import ShardedData  # the data layer builds on this module
+
+        return ShardedData(self, num_parts, part_index)
+
     def generate_learned_samples(self) -> Iterator[Tuple[Any, Any, Any, Any]]:
-        """Yield ``(x, y, test_x, test_y)`` for every training mini-batch of every epoch."""
+        """Yield ``(x, y, test_x, test_y)`` for every training batch of every epoch; the held-out
+        batches cycle alongside (``None`` when there are none). The predecessor's interface."""
+        tests = list(self.test_batches())
+        for epoch in range(int(self.epochs)):
+            for i, (x, y) in enumerate(self.train_batches(epoch)):
+                test = tests[i % len(tests)] if tests else (None, None)
+                yield (x, y) + tuple(test)
 
-    @abstractmethod
     def generate_inferenced_samples(self) -> Iterator[Tuple[Any, Any, Any, Any]]:
-        """Yield ``(test_x, test_y, test_x, test_y)`` once over the held-out data."""
+        """Yield ``(x, y, x, y)`` over the held-out data (the training data when there is none)."""
+        tests = list(self.test_batches())
+        for x, y in tests or self.train_batches(0):
+            yield x, y, x, y
+
+
+def _concatenate(batches: Iterable[Batch]) -> Tuple[Any, Any]:
+    xs, ys = [], []
+    for x, y in batches:
+        xs.append(x.asnumpy() if hasattr(x, "asnumpy") else x)
+        ys.append(None if y is None else (y.asnumpy() if hasattr(y, "asnumpy") else y))
+    if not xs:
+        return None, None
+    labelled = all(y is not None for y in ys)
+    return _np.concatenate(xs), (_np.concatenate(ys) if labelled else None)
 
 
 class SamplableData(ABC):
@@ -91,11 +209,18 @@ class SamplableData(ABC):
 
 
 class ObservableData(ABC):
-    """Every trainable model: it learns from an `IteratableData` and infers on new observations."""
+    """Every trainable model: it learns from data and infers on new observations.
+
+    Towards `training.fit` a model offers one explicit contract - how it steps on a batch (named
+    losses), how it evaluates, which trainers it owns, and its state - implemented with defaults by
+    `models.ObservableModel`, the base of every model of the zoo (see its docstring and
+    ``docs/design.md``).
+    """
 
     @abstractmethod
-    def learn(self, iteratable_data: IteratableData, **kwargs: Any) -> "ObservableData":
-        """Train on ``iteratable_data`` and return ``self``."""
+    def learn(self, iteratable_data: Any, **kwargs: Any) -> "ObservableData":
+        """Train on ``iteratable_data`` (an `IteratableData`, or anything `data.as_iteratable`
+        accepts) and return ``self``."""
 
     @abstractmethod
     def inference(self, observed_arr: Any) -> Any:
@@ -119,7 +244,13 @@ class RegularizatableData(ABC):
 
 
 class ControllableModel(ABC):
-    """Orchestrates several `ObservableData` (GAN, AAE, EBGAN, DQN, ...)."""
+    """Orchestrates several `ObservableData` (GAN, AAE, EBGAN, DQN, DRCN...).
+
+    The zoo's controllers are ordinary models (`models.ObservableModel`) with several optimizers:
+    one trainer per phase, each phase one gradient step of `training.gradient_step`, so `fit`,
+    checkpoints, resume and ``save``/``load`` treat them like any model. Any Gluon ``HybridBlock``
+    can be one of their parts.
+    """
 
     @abstractmethod
     def learn(self, *args: Any, **kwargs: Any) -> "ControllableModel":

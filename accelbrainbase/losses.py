@@ -23,8 +23,7 @@ class _Computable(ComputableLoss):
 class L2NormLoss(_Computable, gluon.loss.Loss):
     """Mean squared error per sample: ``mean((pred - real)**2)`` over all non-batch axes.
 
-    Squared error rather than its root: the root has a NaN gradient where the error is exactly 0
-    (SPEC §10).
+    Squared error rather than its root: the root has a NaN gradient where the error is exactly 0.
 
     Shapes: ``pred``, ``real`` ``(N, ...)`` -> ``(N,)``.
 

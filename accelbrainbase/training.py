@@ -1,54 +1,53 @@
-"""The one mini-batch training loop behind every model's ``learn()`` (SPEC §4.4).
+"""The one mini-batch training loop behind every model's ``learn()``: `fit`.
 
 `fit` owns epochs, mini-batches, the test pass, the learning-rate schedule, early stopping, gradient
-clipping, regularizers, the NaN/Inf guard, the progress bar, logging, callbacks and atomic
-checkpoints with resume. A model supplies only what is its own:
-
-- ``learn_step(x, y, clip_norm) -> NDArray``: one optimisation step on a mini-batch, returning the
-  *summed* per-sample loss as a one-element NDArray (no host sync). `ObservableModel` provides the
-  autograd version; models with explicit updates (RBMs) write their own.
-- ``test_step(x, y) -> NDArray``: the summed per-sample loss of a held-out batch.
-- optionally ``learn_epoch(batches, clip_norm, regularizers) -> (loss_sum, n)`` to run a whole
-  epoch at once (e.g. many batches inside one graph call); the default is `learn_epoch` below.
-- optionally ``epoch_metrics(iteratable_data) -> dict`` with extra per-epoch figures (accuracy, ...).
+clipping, regularizers, the NaN/Inf guard, progress, logging, callbacks, atomic checkpoints with
+resume, and data-parallel training on a parameter server. It knows no particular model: it talks to
+the model through the contract `models.ObservableModel` documents (``prepare``, ``configure_trainers``,
+``train_epoch`` / ``train_step``, ``test_step``, ``state_dict``) and to the data through
+`IteratableData` (``train_batches``, ``test_batches``, ``epochs``, ``iter_n``, ``shard``). The design is
+written up for contributors in ``docs/design.md``.
 
 Loss values leave the device once per epoch, never per batch.
-
-``fit(..., kvstore="dist_sync")`` trains data-parallel on MXNet's parameter server (SPEC §9): every
-worker process runs the same script under the DMLC_* environment, trains on its shard of the data
-(`ArrayIterator.shard`) and the server sums the gradients of all workers each step.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import math
 import os
 import sys
 import tempfile
-from itertools import islice
+import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd
-from tqdm import tqdm
 
 from .context import derive_seed, seed_mxnet, split_batch
-from .interfaces import IteratableData, RegularizatableData
+from .distributed import attach_parameter_servers, dist_kvstore, global_sums, shard_for_worker
+from .gluon_internals import trainer_params
+from .interfaces import Batch, IteratableData, RegularizatableData
 
 __all__ = [
     "History",
     "TrainingDivergedError",
     "Callback",
+    "StepSums",
+    "Progress",
+    "TaskProgress",
     "fit",
-    "learn_epoch",
     "gradient_step",
     "apply_gradients",
     "clip_gradients",
+    "sum_on",
     "atomic_write",
     "optimizer_state_bytes",
     "load_optimizer_state_bytes",
+    "read_checkpoint",
+    "save_checkpoint",
     "CHECKPOINT_FILE",
 ]
 
@@ -56,7 +55,9 @@ logger = logging.getLogger("accelbrainbase")
 
 CHECKPOINT_FILE = "checkpoint.json"
 
-Batch = Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]
+#: What a model's ``train_epoch`` returns: per loss name, its summed per-sample value (an NDArray
+#: still on the device) and the number of samples it sums over.
+StepSums = Dict[str, Tuple[mx.nd.NDArray, int]]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -64,7 +65,7 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class History:
-    """Per-epoch metrics of a training run.
+    """Per-epoch metrics of a model's whole training (every ``learn`` call appends to it).
 
     Example:
         >>> h = History()
@@ -93,6 +94,13 @@ class History:
 
     def __contains__(self, key: str) -> bool:
         return key in self.metrics
+
+    def keys(self) -> List[str]:
+        return sorted(self.metrics)
+
+    def since(self, epoch: int) -> "History":
+        """The epochs from ``epoch`` on (e.g. what one ``learn`` call added)."""
+        return History({k: v[epoch:] for k, v in self.metrics.items()})
 
     @property
     def loss_arr(self) -> np.ndarray:
@@ -159,240 +167,58 @@ def clip_gradients(params: Sequence[mx.gluon.Parameter], max_norm: float, batch_
             g *= scale.as_in_context(g.context)
 
 
-def gradient_step(model: Any, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
-                  clip_norm: Optional[float] = None) -> mx.nd.NDArray:
-    """One data-parallel autograd step: split the batch over ``model.ctx``, record
-    ``model.compute_loss`` per slice, backpropagate, all-reduce, clip, update.
+def sum_on(losses: Sequence[mx.nd.NDArray], device: mx.Context) -> mx.nd.NDArray:
+    """The sum of every element of ``losses`` (arrays on any devices), on ``device``."""
+    total = [loss.sum().as_in_context(device) for loss in losses]
+    return total[0] if len(total) == 1 else mx.nd.add_n(*total)
 
-    Returns the summed per-sample loss of the batch on the first context.
+
+def gradient_step(model: Any, loss_fn: Callable[..., mx.nd.NDArray], *arrays: Optional[mx.nd.NDArray],
+                  trainer: str = "model", clip_norm: Optional[float] = None) -> mx.nd.NDArray:
+    """One data-parallel autograd step of one of ``model``'s trainers.
+
+    The batch ``arrays`` (all with the same first axis; ``None`` entries stay ``None``) are split
+    over ``model.ctx``; ``loss_fn(*slices)`` runs on each device's slice under autograd and returns
+    per-sample losses; the gradients are summed over the devices (and the workers of a parameter
+    server), clipped, and ``model.trainers[trainer]`` takes its step. A batch with fewer samples
+    than devices leaves devices idle: they join with a zero-weighted sample so every copy of the
+    parameters gets a fresh gradient.
+
+    Returns the summed per-sample loss of the batch, on the first context (no host sync).
+
+    Example:
+        >>> loss = gradient_step(model, model.compute_loss, x, y, clip_norm=1.0)   # doctest: +SKIP
     """
     ctx_list = model.ctx
-    xs, ys = split_batch(x, ctx_list), split_batch(y, ctx_list)
+    parts = [split_batch(a, ctx_list) for a in arrays]
+    used = len(parts[0]) if parts else 1
     with autograd.record():
-        losses = [model.compute_loss(xi, yi) for xi, yi in zip(xs, ys)]
-        # A batch smaller than the device count leaves devices idle; they join with a
-        # zero-weighted sample so their gradient is a fresh zero and every copy gets one update.
-        idle = [model.compute_loss(x[:1].as_in_context(c), None if y is None else y[:1].as_in_context(c)) * 0
-                for c in ctx_list[len(xs):]]
+        losses = [loss_fn(*slices) for slices in zip(*parts)]
+        idle = [loss_fn(*[None if a is None else a[:1].as_in_context(c) for a in arrays]) * 0
+                for c in ctx_list[used:]]
     autograd.backward(losses + idle)
-    apply_gradients(model, x.shape[0], clip_norm)
-    return _sum_on(losses, ctx_list[0])
+    apply_gradients(model, arrays[0].shape[0], clip_norm, trainer=trainer)
+    return sum_on(losses, ctx_list[0])
 
 
-def apply_gradients(model: Any, batch_size: int, clip_norm: Optional[float] = None) -> None:
-    """Sum the gradient buffers over devices, clip them, and let ``model.trainer`` update.
+def apply_gradients(model: Any, batch_size: int, clip_norm: Optional[float] = None, *,
+                    trainer: str = "model") -> None:
+    """Sum the gradient buffers of one trainer over devices (and parameter-server workers), clip
+    them, and let ``model.trainers[trainer]`` update.
 
     The gradients are sums over the batch; the optimizer rescales them by ``1 / batch_size``.
     Models with explicit (non-autograd) gradients write them into the buffers and call this.
     """
-    trainer = model.trainer
-    trainer.allreduce_grads()
-    sync = getattr(trainer, "parameter_server", None)
+    gluon_trainer = model.trainers[trainer]
+    gluon_trainer.allreduce_grads()
+    sync = model.parameter_servers.get(trainer)
     if sync is not None:
         # Now sum over every worker's (equally large) batch; rescale by the global batch size.
         sync.allreduce()
         batch_size *= sync.num_workers
     if clip_norm is not None:
-        clip_gradients(list(model.collect_params().values()), clip_norm, batch_size)
-    trainer.update(batch_size)
-
-
-# --------------------------------------------------------------------------- parameter server
-_DIST_KVSTORES = ("dist_sync", "dist_device_sync")
-_DMLC_ENV = ("DMLC_ROLE", "DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER", "DMLC_NUM_WORKER")
-#: the process's parameter-server connection, ``type -> {"kv", "next_key"}`` (made once)
-_DIST: Dict[str, Dict[str, Any]] = {}
-
-
-class _ParameterServerSync:
-    """Sums a trainer's gradients over every worker on a dist kvstore, after the local all-reduce.
-
-    MXNet 1.9.1's own route (``gluon.Trainer(kvstore=dist_kv, update_on_kvstore=False)``) was
-    measured to corrupt a weight now and then: the store kept a reference to a parameter array
-    and pulled summed gradients into it (pure Gluon reproduces it). So the store only ever sees
-    buffers of its own: gradients are copied in, summed on the server, and copied back.
-    """
-
-    def __init__(self, dist: Dict[str, Any], params: Sequence[mx.gluon.Parameter]) -> None:
-        self.kv = dist["kv"]
-        self.num_workers = self.kv.num_workers
-        self.params = [p for p in params if p.grad_req != "null"]
-        # Every worker runs the same script, so every worker hands out the same keys in turn.
-        start = dist["next_key"]
-        dist["next_key"] += len(params)
-        keys = list(range(start, start + len(params)))
-        # Every worker starts from worker 0's values (init stores worker 0's arrays, pull reads them).
-        values = [p.list_data()[0].copy() for p in params]
-        self.kv.init(keys, values)
-        self.kv.pull(keys, out=values)
-        for param, value in zip(params, values):
-            param.set_data(value)
-        self.keys = [k for k, p in zip(keys, params) if p.grad_req != "null"]
-        self.buffers = [p.list_grad()[0].copy() for p in self.params]
-        # Values no gradient updates (BatchNorm's running statistics) drift apart per shard.
-        self.states = [(k, p) for k, p in zip(keys, params) if p.grad_req == "null"]
-
-    def allreduce(self) -> None:
-        for param, buf in zip(self.params, self.buffers):
-            param.list_grad()[0].copyto(buf)
-        self.kv.pushpull(self.keys, self.buffers)
-        for param, buf in zip(self.params, self.buffers):
-            for grad in param.list_grad():
-                buf.copyto(grad)
-
-    def average_states(self) -> None:
-        """Replace the values no gradient updates by their mean over the workers (after each
-        epoch), so that every worker tests, stops and saves the same model."""
-        if not self.states:
-            return
-        keys = [k for k, _ in self.states]
-        values = [p.list_data()[0].copy() for _, p in self.states]
-        self.kv.pushpull(keys, values)
-        for (_, param), value in zip(self.states, values):
-            param.set_data(value / self.num_workers)
-
-
-def _dist_kvstore(kvstore: Any) -> Optional[Dict[str, Any]]:
-    """Validate ``fit``'s ``kvstore``: ``None`` for training in this process, else the process's
-    parameter-server state."""
-    if isinstance(kvstore, mx.kv.KVStore):
-        name = kvstore.type
-    elif isinstance(kvstore, str):
-        name = kvstore
-    else:
-        raise TypeError(f"kvstore must be a name or an mx.kv.KVStore, got {type(kvstore).__name__}")
-    if name == "device":
-        return None
-    if name.startswith("dist") and "async" in name:
-        raise ValueError(f"kvstore={name!r} is not supported: fit sums the gradients, clips them and "
-                         "updates on every worker, which needs a synchronous store; use 'dist_sync'")
-    if name not in _DIST_KVSTORES:
-        raise ValueError(f"unknown kvstore {name!r}; use None or 'device' (this process) or "
-                         f"{' or '.join(repr(k) for k in _DIST_KVSTORES)} (MXNet's parameter server)")
-    if name not in _DIST:
-        if isinstance(kvstore, str):
-            missing = [k for k in _DMLC_ENV if not os.environ.get(k)]
-            if missing:
-                raise RuntimeError(
-                    f"kvstore={name!r} needs the parameter-server environment; missing {', '.join(missing)}. "
-                    "Launch every process with DMLC_ROLE (scheduler, server or worker), DMLC_PS_ROOT_URI and "
-                    "DMLC_PS_ROOT_PORT (the scheduler's address), DMLC_NUM_SERVER and DMLC_NUM_WORKER; a "
-                    "scheduler and each server are `python -c 'import mxnet'` under DMLC_ROLE=scheduler/server")
-            if os.environ["DMLC_ROLE"] != "worker":
-                raise RuntimeError(f"kvstore={name!r}: this process has DMLC_ROLE="
-                                   f"{os.environ['DMLC_ROLE']!r}; only workers train")
-            kvstore = mx.kv.create(name)
-        _DIST[name] = {"kv": kvstore, "next_key": 0, "logs_key": None}
-    elif isinstance(kvstore, mx.kv.KVStore) and kvstore is not _DIST[name]["kv"]:
-        raise RuntimeError(f"this process already trains on another {name!r} kvstore; use one per process")
-    return _DIST[name]
-
-
-def _attach_parameter_server(model: Any, dist: Dict[str, Any]) -> None:
-    """Make ``apply_gradients`` sum ``model.trainer``'s gradients over the workers."""
-    trainer = model.trainer
-    if not isinstance(trainer, mx.gluon.Trainer):
-        raise NotImplementedError(
-            f"{type(model).__name__} does not support kvstore={dist['kv'].type!r}: it trains several "
-            f"optimizers ({type(trainer).__name__}, a trainer per player or part) with updates of its own; "
-            "train it in one process (kvstore=None)")
-    sync = getattr(trainer, "parameter_server", None)
-    if sync is None or sync.kv is not dist["kv"]:
-        params = [p for _, p in sorted(model.collect_params().items())]
-        trainer.parameter_server = _ParameterServerSync(dist, params)
-
-
-def _shard(iteratable_data: IteratableData, kv: Any) -> IteratableData:
-    parts, index = kv.num_workers, kv.rank
-    if getattr(iteratable_data, "num_parts", 1) == parts and getattr(iteratable_data, "part_index", 0) == index:
-        return iteratable_data
-    if getattr(iteratable_data, "num_parts", 1) != 1:
-        raise ValueError(f"the data is part {iteratable_data.part_index} of {iteratable_data.num_parts}, "
-                         f"but this is worker {index} of {parts}")
-    if not hasattr(iteratable_data, "shard"):
-        raise NotImplementedError(f"{type(iteratable_data).__name__} cannot be sharded over workers "
-                                  "(no shard(num_parts, part_index) method); use an ArrayIterator")
-    return iteratable_data.shard(parts, index)
-
-
-def _global_sums(dist: Dict[str, Any], total: float, count: int) -> Tuple[float, int]:
-    """Sum a worker's epoch loss total and sample count over every worker, so that all take the
-    same early-stopping and divergence decisions (one stopping alone would stall the others)."""
-    kv = dist["kv"]
-    if dist["logs_key"] is None:
-        dist["logs_key"] = dist["next_key"]
-        dist["next_key"] += 1
-        kv.init(dist["logs_key"], mx.nd.zeros(2, dtype=np.float64))
-    out = mx.nd.array([total, count], dtype=np.float64)
-    kv.pushpull(dist["logs_key"], out)
-    summed = out.asnumpy()
-    return float(summed[0]), int(round(summed[1]))
-
-
-def _sum_on(losses: List[mx.nd.NDArray], device: mx.Context) -> mx.nd.NDArray:
-    total = [loss.sum().as_in_context(device) for loss in losses]
-    return total[0] if len(total) == 1 else mx.nd.add_n(*total)
-
-
-def learn_epoch(model: Any, batches: Iterable[Batch], clip_norm: Optional[float] = None,
-                regularizers: Sequence[RegularizatableData] = ()) -> Tuple[Optional[mx.nd.NDArray], int]:
-    """Default epoch: ``model.learn_step`` per batch, regularizers after each step.
-
-    Returns the summed loss (NDArray, still on the device) and the number of samples.
-    """
-    total, count = None, 0
-    params = model.collect_params() if regularizers else None
-    for x, y in batches:
-        loss = model.learn_step(x, y, clip_norm)
-        total = loss if total is None else total + loss
-        count += x.shape[0]
-        for regularizer in regularizers:
-            regularizer.regularize(params)
-    return total, count
-
-
-def evaluate(model: Any, batches: Iterable[Batch]) -> Tuple[Optional[mx.nd.NDArray], int]:
-    """Summed test loss (on the device) and sample count over ``batches``."""
-    total, count = None, 0
-    for x, y in batches:
-        loss = model.test_step(x, y)
-        total = loss if total is None else total + loss
-        count += x.shape[0]
-    return total, count
-
-
-def _epoch_batches(it: IteratableData, epoch: int, state: Dict[str, Any]) -> Iterator[Batch]:
-    if hasattr(it, "train_batches"):
-        return it.train_batches(epoch)
-    # A bare IteratableData: take iter_n tuples of its running generator per epoch.
-    if "gen" not in state:
-        state["gen"] = it.generate_learned_samples()
-    tuples = list(islice(state["gen"], it.iter_n))
-    state["tests"] = [(t[2], t[3]) for t in tuples if t[2] is not None]
-    return iter([(t[0], t[1]) for t in tuples])
-
-
-def _test_batches(it: IteratableData, state: Dict[str, Any]) -> Iterator[Batch]:
-    if hasattr(it, "test_batches"):
-        return it.test_batches()
-    return iter(state.get("tests", []))
-
-
-def _has_test(it: IteratableData) -> bool:
-    return getattr(it, "n_test", 1) > 0
-
-
-class _ProgressBatches:
-    """Passes batches through while ticking the progress bar (works for per-epoch steps too)."""
-
-    def __init__(self, batches: Iterator[Batch], bar: Optional[tqdm]) -> None:
-        self.batches, self.bar = batches, bar
-
-    def __iter__(self) -> Iterator[Batch]:
-        for batch in self.batches:
-            yield batch
-            if self.bar is not None:
-                self.bar.update(1)
+        clip_gradients(trainer_params(gluon_trainer), clip_norm, batch_size)
+    gluon_trainer.update(batch_size)
 
 
 def optimizer_state_bytes(trainer: mx.gluon.Trainer) -> bytes:
@@ -414,6 +240,181 @@ def load_optimizer_state_bytes(trainer: mx.gluon.Trainer, data: bytes) -> None:
         trainer.load_states(path)
 
 
+# --------------------------------------------------------------------------- checkpoints
+def read_checkpoint(directory: str) -> Optional[Dict[str, Any]]:
+    """The record of the checkpoint in ``directory`` (``None`` when there is none); its ``file``
+    entry is the full path of the model file it names."""
+    path = os.path.join(directory, CHECKPOINT_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        record["file"] = os.path.join(directory, record["file"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"cannot read checkpoint {path}: {err}") from None
+    return record
+
+
+def save_checkpoint(model: Any, directory: str, epoch: int, call: Dict[str, Any], stopper: Dict[str, Any],
+                    save: Optional[Callable[[str], None]] = None) -> None:
+    """Write ``model`` (`ObservableModel.save`, or ``save(path)``) as the checkpoint of ``epoch``
+    (0-based, over the model's history) into ``directory``, atomically; ``call`` (what the
+    interrupted call needs to resume, e.g. its first epoch and length) and ``stopper``
+    (early-stopping state) go into ``checkpoint.json`` for `read_checkpoint`."""
+    name = f"epoch-{epoch:04d}.params"
+    (save or model.save)(os.path.join(directory, name))
+    record = {"epoch": epoch, "file": name, "call": call, "early_stopping": stopper}
+
+    def write_json(path: str) -> None:
+        with open(path, "w") as f:
+            json.dump(record, f)
+
+    # The JSON is written last and names the model file: a crash before it leaves the previous
+    # checkpoint in force, a crash after it a complete new one.
+    atomic_write(os.path.join(directory, CHECKPOINT_FILE), write_json)
+    for old in os.listdir(directory):
+        if old.startswith("epoch-") and old != name:
+            os.remove(os.path.join(directory, old))
+
+
+# --------------------------------------------------------------------------- progress
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    ip = shell.get_ipython()
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def _format(logs: Dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in logs.items())
+
+
+class Progress:
+    """What `fit` shows while it trains, Keras-like.
+
+    ``verbose=1`` (or ``True``, the default): in Jupyter and on terminals, a progress bar over each
+    epoch's batches that stays as one line per epoch with the epoch's figures; when the output is
+    piped or logged to a file, one plain line per epoch. ``verbose=2``: one plain line per epoch
+    always; ``verbose=0`` (``False``): nothing. Both go to standard error, so that a script's own
+    output stays clean, and every epoch is also logged to the ``accelbrainbase`` logger at INFO level:
+    ``AutoEncoder epoch 3/20 train_loss=0.0123 test_loss=0.0131 (0.4 s)``. The bars are tqdm's
+    text bars, which render in a notebook's output (and in a stored notebook) without widgets.
+    """
+
+    def __init__(self, verbose: Any, name: str, total_epochs: int, batches_per_epoch: Optional[int],
+                 enabled: bool = True) -> None:
+        level = int(verbose) if enabled else 0
+        if level not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2 (or a bool), got {verbose!r}")
+        self.name, self.total_epochs, self.batches_per_epoch = name, total_epochs, batches_per_epoch
+        interactive = _in_notebook() or sys.stderr.isatty()
+        self.bars = level == 1 and interactive
+        self.lines = level == 2 or (level == 1 and not interactive)
+        self.bar: Any = None
+        self.started = time.perf_counter()
+
+    def batches(self, batches: Iterable[Batch], epoch: int) -> Iterator[Batch]:
+        if self.bars:
+            from tqdm import tqdm  # the text bar: no widget needed in Jupyter
+
+            self.bar = tqdm(total=self.batches_per_epoch, desc=f"{self.name} {epoch + 1}/{self.total_epochs}",
+                            leave=True, unit="batch", file=sys.stderr, dynamic_ncols=True)
+        for batch in batches:
+            yield batch
+            if self.bar is not None:
+                self.bar.update(1)
+
+    def epoch_end(self, epoch: int, logs: Dict[str, float]) -> None:
+        elapsed = time.perf_counter() - self.started
+        self.started = time.perf_counter()
+        if self.bar is not None:
+            self.bar.set_postfix_str(_format(logs), refresh=False)
+            self.bar.close()
+            self.bar = None
+        if self.lines:
+            print(f"{self.name} epoch {epoch + 1}/{self.total_epochs} {_format(logs)} ({elapsed:.1f} s)",
+                  file=sys.stderr, flush=True)
+        logger.info("%s epoch %d/%d %s", self.name, epoch + 1, self.total_epochs, _format(logs))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+#: The verbosity of the `fit` call running now (1 outside any): long work a model does inside `fit`
+#: (pre-training in ``prepare``) shows progress by the caller's choice without being told.
+_VERBOSITY: contextvars.ContextVar = contextvars.ContextVar("accelbrainbase_verbosity", default=1)
+
+
+def _verbose_level(verbose: Any) -> int:
+    level = int(verbose)
+    if level not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2 (or a bool), got {verbose!r}")
+    return level
+
+
+def verbosity() -> int:
+    """The ``verbose`` level of the enclosing `fit` call (1 when there is none)."""
+    return _VERBOSITY.get()
+
+
+class TaskProgress:
+    """Progress of long work outside `fit`'s epochs (AIS, DQN's environment steps, layer-wise
+    pre-training), by the rules of `Progress`: a text bar in Jupyter and on terminals; when piped,
+    one line when the work is done; nothing with ``verbose=0``. ``verbose=None`` takes the level of
+    the enclosing `fit` call (see `verbosity`).
+
+    Example:
+        >>> with TaskProgress(100, "AIS", verbose=0) as progress:
+        ...     for _ in range(100):
+        ...         progress.update(1)
+    """
+
+    def __init__(self, total: Optional[int], desc: str, verbose: Any = None, unit: str = "it") -> None:
+        level = verbosity() if verbose is None else int(verbose)
+        if level not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2 (or a bool), got {verbose!r}")
+        interactive = _in_notebook() or sys.stderr.isatty()
+        self.desc, self.unit, self.done = desc, unit, 0
+        self.line = level == 2 or (level == 1 and not interactive)
+        self.bar: Any = None
+        if level == 1 and interactive:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit=unit, leave=True, file=sys.stderr, dynamic_ncols=True)
+        self.started = time.perf_counter()
+        self.postfix = ""
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def set_postfix_str(self, text: str) -> None:
+        self.postfix = text
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        elif self.line:
+            self.line = False
+            print(f"{self.desc}: {self.done} {self.unit} in {time.perf_counter() - self.started:.1f} s"
+                  + (f" ({self.postfix})" if self.postfix else ""), file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "TaskProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- the loop
 def _snapshot(model: Any) -> Dict[str, mx.nd.NDArray]:
     # Copies, not references: the NaN guard must restore the values of before the epoch.
     return {name: p.list_data()[0].copy() for name, p in model.collect_params().items()}
@@ -424,66 +425,49 @@ def _restore(model: Any, snapshot: Dict[str, mx.nd.NDArray]) -> None:
         p.set_data(snapshot[name])
 
 
-def _save_checkpoint(model: Any, directory: str, epoch: int, history: History,
-                     stopper: Dict[str, Any]) -> None:
-    params_file = f"epoch-{epoch:04d}.params"
-    states_file = f"epoch-{epoch:04d}.states"
-    atomic_write(os.path.join(directory, params_file), model.save_parameters)
-    atomic_write(os.path.join(directory, states_file), model.trainer.save_states)
-    record = {"epoch": epoch, "params": params_file, "states": states_file,
-              "history": history.to_dict(), "early_stopping": stopper}
-    # State that is not a parameter but shapes what comes next (persistent Gibbs chains, a GAN's
-    # position in its k-step cycle): without it a resumed run would not be the uninterrupted one.
-    extra = model.extra_state() if hasattr(model, "extra_state") else {}
-    if extra:
-        record["extra"] = f"epoch-{epoch:04d}.extra.npz"
-
-        def write_extra(path: str) -> None:
-            with open(path, "wb") as f:
-                np.savez(f, **extra)
-
-        atomic_write(os.path.join(directory, record["extra"]), write_extra)
-
-    def write_json(path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(record, f)
-
-    # The JSON is written last and names the files: a crash before it leaves the previous
-    # checkpoint in force, a crash after it leaves a complete new one.
-    atomic_write(os.path.join(directory, CHECKPOINT_FILE), write_json)
-    for name in os.listdir(directory):
-        if name.startswith("epoch-") and name not in (params_file, states_file, record.get("extra")):
-            os.remove(os.path.join(directory, name))
-
-
-def _load_checkpoint(model: Any, directory: str) -> Optional[Dict[str, Any]]:
-    path = os.path.join(directory, CHECKPOINT_FILE)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path) as f:
-            record = json.load(f)
-        model.load_parameters(os.path.join(directory, record["params"]), ctx=model.ctx)
-        model.trainer.load_states(os.path.join(directory, record["states"]))
-        if record.get("extra"):
-            with np.load(os.path.join(directory, record["extra"])) as arrays:
-                model.set_extra_state({name: arrays[name] for name in arrays.files})
-    except (OSError, ValueError, KeyError, mx.MXNetError) as err:
-        raise ValueError(f"cannot resume from checkpoint {path}: {err}") from err
-    return record
-
-
 def _call_callback(cb: Any, model: Any, epoch: int, logs: Dict[str, float]) -> bool:
-    if hasattr(cb, "on_epoch_end"):
+    if isinstance(cb, Callback):
         return bool(cb.on_epoch_end(model, epoch, logs))
     return bool(cb(model, epoch, logs))
 
 
+def _accumulate(sums: StepSums, step: Dict[str, mx.nd.NDArray], count: int) -> None:
+    for key, value in step.items():
+        total, n = sums.get(key, (None, 0))
+        sums[key] = (value if total is None else total + value, n + count)
+
+
+def _to_host(sums: StepSums) -> Dict[str, Tuple[float, int]]:
+    """Every summed loss of an epoch to the host in one transfer."""
+    keys = [k for k, (total, n) in sums.items() if n]
+    if not keys:
+        return {}
+    device = sums[keys[0]][0].context
+    values = mx.nd.concat(*[sums[k][0].reshape((1,)).astype(np.float64).as_in_context(device) for k in keys],
+                          dim=0).asnumpy()
+    return {k: (float(v), sums[k][1]) for k, v in zip(keys, values)}
+
+
+def evaluate(model: Any, data: IteratableData) -> Dict[str, float]:
+    """Mean held-out figures of ``model`` over ``data.test_batches()``: ``test_loss`` and whatever
+    else the model's ``test_step`` reports (``test_accuracy``, ...). Empty without held-out data."""
+    sums: StepSums = {}
+    for x, y in data.test_batches():
+        _accumulate(sums, model.test_step(x, y), x.shape[0])
+    return {("test_loss" if k == "loss" else f"test_{k}"): total / n for k, (total, n) in _to_host(sums).items()}
+
+
 def fit(
     model: Any,
-    iteratable_data: IteratableData,
+    data: Any,
+    y: Any = None,
     *,
+    test_data: Any = None,
     epochs: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    test_size: float = 0.0,
+    shuffle: bool = True,
+    noiseable_data: Any = None,
     lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None,
     tol: float = 0.0,
     patience: Optional[int] = None,
@@ -492,148 +476,152 @@ def fit(
     callbacks: Sequence[Any] = (),
     checkpoint_dir: Optional[str] = None,
     resume: bool = False,
-    verbose: bool = True,
+    verbose: Any = 1,
     kvstore: Optional[Any] = None,
 ) -> History:
-    """Train ``model`` on ``iteratable_data``; the loop behind every ``learn()``.
+    """Train ``model`` on ``data`` for ``epochs`` more epochs; the loop behind every ``learn()``.
+
+    A second call continues where the first stopped: epoch numbers, ``model.history`` and the
+    optimizer state carry on (`ObservableModel.save` keeps them too).
 
     Args:
-        model: an `ObservableModel` (or anything with ``ctx``, ``trainer``, ``learn_step``,
-            ``test_step``, ``collect_params``).
-        iteratable_data: the batches; its ``epochs`` is used unless ``epochs`` is given.
+        model: an `models.ObservableModel` (or anything with its training contract).
+        data: an `IteratableData`, a Gluon ``DataLoader`` or ``Dataset``, an ``mx.io.DataIter``, or
+            arrays / DataFrames (see `data.as_iteratable`); anything else raises ``TypeError``.
+        y: targets for array ``data``.
+        test_data: held-out data in any of those forms (arrays: ``x`` or ``(x, y)``).
+        epochs: epochs of this call (default: the iterator's ``epochs``).
+        batch_size, test_size, shuffle, noiseable_data: for array data (see `data.as_iteratable`).
         lr_scheduler: an ``mx.lr_scheduler`` scheduler (it counts optimizer updates, i.e. batches).
         tol, patience: stop when the monitored loss (test loss, or train loss without test data)
             has not improved by more than ``tol`` for ``patience`` epochs (``None``: never stop early).
         clip_norm: clip the global L2 norm of the mean gradient to this value.
         regularizers: `RegularizatableData` applied after every optimizer step.
         callbacks: `Callback` objects or functions ``f(model, epoch, logs)``; a ``True`` return stops.
-        checkpoint_dir: write an atomic checkpoint (parameters, optimizer state, history) each epoch.
-        resume: continue from the checkpoint in ``checkpoint_dir`` when there is one.
-        verbose: show a progress bar (only on a terminal) and log each epoch at INFO level.
+        checkpoint_dir: after every epoch, write the model (`ObservableModel.save`: weights,
+            optimizer state, extra state, history) atomically into this directory.
+        resume: continue the call whose checkpoint is in ``checkpoint_dir`` (when there is one):
+            the model takes the checkpoint's state and trains up to that call's last epoch.
+        verbose: 1 (``True``): a progress bar in Jupyter and on terminals, a line per epoch when
+            piped; 2: a line per epoch; 0 (``False``): silent. See `Progress`.
         kvstore: ``None`` (or ``"device"``): sum gradients over ``model.ctx`` in this process.
-            ``"dist_sync"`` (or an ``mx.kv.create("dist_sync")`` store): data-parallel training
-            on MXNet's parameter server - run the same script in every worker process under the
-            DMLC_* environment (next to a scheduler and the servers). Each worker
-            trains on its shard of ``iteratable_data`` (`ArrayIterator.shard`; ``batch_size`` is
-            per worker), the server sums every worker's gradients each step, the optimizer
-            rescales by the global batch size, and the workers stay identical. ``train_loss``
-            is over all workers; only worker 0 logs and writes checkpoints (``checkpoint_dir``
-            on a shared file system to resume). Controllers with a trainer per player or part
-            (GAN, AAE, DRCN families) are refused.
+            ``"dist_sync"`` (or an ``mx.kv.create("dist_sync")`` store): data-parallel training on
+            MXNet's parameter server (see `distributed`).
 
     Returns:
-        The `History`; it is also stored as ``model.history``, with ``model.loss_arr`` its
-        ``(epochs, 2)`` train/test losses.
+        This call's epochs as a `History`; ``model.history`` holds every epoch so far and
+        ``model.loss_arr`` its ``(epochs, 2)`` train/test losses.
 
     Raises:
         TrainingDivergedError: a loss became NaN/Inf; the parameters of the last finite epoch are
             restored and the epoch is named.
+        TypeError: ``data`` is of a kind `fit` cannot learn from.
 
     Example:
-        >>> history = fit(model, ArrayIterator(x, batch_size=32, epochs=5), patience=3)  # doctest: +SKIP
+        >>> history = fit(model, x, y, epochs=5, batch_size=32, test_size=0.2, patience=3)  # doctest: +SKIP
     """
-    epochs = int(iteratable_data.epochs if epochs is None else epochs)
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    from .data.adapters import as_iteratable  # the data layer imports this module's helpers
+
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be a positive number of epochs, got {patience}")
-    dist = None if kvstore is None else _dist_kvstore(kvstore)
+    it = as_iteratable(data, y, test_data=test_data, batch_size=batch_size, test_size=test_size, shuffle=shuffle,
+                       noiseable_data=noiseable_data, ctx=model.ctx[0], seed=model.seed)
+    epochs = int(it.epochs if epochs is None else epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    dist = None if kvstore is None else dist_kvstore(kvstore)
     if dist is not None:
-        iteratable_data = _shard(iteratable_data, dist["kv"])
-    if hasattr(model, "check_data"):
-        model.check_data(iteratable_data)
-    if model.trainer is None or lr_scheduler is not None:
-        model.trainer = model.make_trainer(lr_scheduler=lr_scheduler)
-    if dist is not None:
-        _attach_parameter_server(model, dist)
+        it = shard_for_worker(it, dist["kv"])
+
     rank = 0 if dist is None else dist["kv"].rank
-    writer = rank == 0  # on a parameter server only worker 0 logs and writes checkpoints
-
-    history = History()
-    stopper = {"best": math.inf, "bad_epochs": 0}
-    start = 0
-    if checkpoint_dir is not None:
-        os.makedirs(checkpoint_dir, exist_ok=True)
-        if resume:
-            record = _load_checkpoint(model, checkpoint_dir)
-            if record is not None:
-                start = record["epoch"] + 1
-                history = History(record["history"])
-                stopper = record["early_stopping"]
-                if writer:
-                    logger.info("resuming from %s after epoch %d", checkpoint_dir, record["epoch"])
-
-    run_epoch = getattr(model, "learn_epoch", None)
-    show_bar = verbose and writer and sys.stderr.isatty()
-    bar = tqdm(total=(epochs - start) * iteratable_data.iter_n, desc=type(model).__name__,
-               disable=not show_bar, leave=False)
-    for cb in callbacks:
-        if hasattr(cb, "on_train_begin"):
-            cb.on_train_begin(model)
-    state: Dict[str, Any] = {}
-    seed = getattr(model, "seed", None)
+    # Long work inside this call (a model's pre-training in prepare) shows progress at this level.
+    token = _VERBOSITY.set(_verbose_level(verbose) if rank == 0 else 0)
     try:
-        for epoch in range(start, epochs):
-            if seed is not None:
-                # Reseeding per epoch makes dropout/noise of epoch k independent of how we got
-                # there, so a resumed run matches an uninterrupted one.
-                # Workers draw independent noise (dropout, sampling) for their shards.
-                seed_mxnet(derive_seed(seed, "epoch", epoch) if dist is None
-                           else derive_seed(seed, "epoch", epoch, "worker", rank), model.ctx)
-            snapshot = _snapshot(model)
-            batches = _ProgressBatches(_epoch_batches(iteratable_data, epoch, state), bar)
-            if run_epoch is not None:
-                total, count = run_epoch(batches, clip_norm, regularizers)
-            else:
-                total, count = learn_epoch(model, batches, clip_norm, regularizers)
-            train_total = float(total.asscalar()) if count else math.nan
-            if dist is not None:
-                model.trainer.parameter_server.average_states()
-                train_total, count = _global_sums(dist, train_total, count)
-            logs = {"train_loss": train_total / count if count else math.nan}
-            if _has_test(iteratable_data):
-                test_total, test_count = evaluate(model, _test_batches(iteratable_data, state))
-                if test_count:
-                    logs["test_loss"] = float(test_total.asscalar()) / test_count
-            if not all(math.isfinite(v) for v in logs.values()):
-                _restore(model, snapshot)
-                model.trainer = None  # its optimizer state is poisoned too
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch + 1}/{epochs}: "
-                    + ", ".join(f"{k}={v}" for k, v in logs.items())
-                    + f"; parameters restored to the end of epoch {epoch}. "
-                    "Lower the learning rate or set clip_norm."
-                )
-            if hasattr(model, "epoch_metrics"):
-                logs.update(model.epoch_metrics(iteratable_data))
-            history.append(logs)
-            model.history, model.loss_arr = history, history.loss_arr
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
-            if verbose and writer:
-                logger.info("%s epoch %d/%d %s", type(model).__name__, epoch + 1, epochs,
-                            " ".join(f"{k}={v:.5g}" for k, v in logs.items()))
+        stopper: Dict[str, Any] = {"best": math.inf, "bad_epochs": 0}
+        record = read_checkpoint(checkpoint_dir) if resume and checkpoint_dir is not None else None
+        if record is not None:
+            # Restored first, so that prepare() sees the resumed state (e.g. layers already pre-trained).
+            model.restore(record["file"])
+            call = record["call"]
+            stopper = record["early_stopping"]
+        else:
+            call = {"start": len(model.history), "epochs": epochs}
+        model.prepare(it)
+        call["epochs"] = epochs
+        start, end = len(model.history), call["start"] + epochs
+        # A resumed run keeps its restored trainers: their saved optimizer carries the schedule's position.
+        if not model.trainers or (lr_scheduler is not None and record is None):
+            model.trainers = model.configure_trainers(lr_scheduler=lr_scheduler)
+        if dist is not None:
+            attach_parameter_servers(model, dist)
+        writer = rank == 0  # on a parameter server only worker 0 logs and writes checkpoints
+        if checkpoint_dir is not None and writer:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+        if record is not None and writer:
+            logger.info("resuming from %s after epoch %d", checkpoint_dir, record["epoch"] + 1)
 
-            monitored = logs.get("test_loss", logs["train_loss"])
-            if monitored < stopper["best"] - tol:
-                stopper = {"best": monitored, "bad_epochs": 0}
-            else:
-                stopper = {"best": stopper["best"], "bad_epochs": stopper["bad_epochs"] + 1}
-            if checkpoint_dir is not None and writer:
-                _save_checkpoint(model, checkpoint_dir, epoch, history, stopper)
-            stop = any([_call_callback(cb, model, epoch, logs) for cb in callbacks])
-            if patience is not None and stopper["bad_epochs"] >= patience:
+        progress = Progress(verbose, type(model).__name__, end, it.iter_n, enabled=writer)
+        for cb in callbacks:
+            if isinstance(cb, Callback):
+                cb.on_train_begin(model)
+        seed = model.seed
+        try:
+            for epoch in range(start, end):
+                if seed is not None:
+                    # Reseeding per epoch makes dropout/noise of epoch k independent of how we got
+                    # there, so a resumed run matches an uninterrupted one. Workers draw independent
+                    # noise (dropout, sampling) for their shards.
+                    seed_mxnet(derive_seed(seed, "epoch", epoch) if dist is None
+                               else derive_seed(seed, "epoch", epoch, "worker", rank), model.ctx)
+                snapshot = _snapshot(model)
+                sums = model.train_epoch(progress.batches(it.train_batches(epoch), epoch), clip_norm, regularizers)
+                host = _to_host(sums)
+                if dist is not None:
+                    for sync in model.parameter_servers.values():
+                        sync.average_states()
+                    keys = sorted(host)
+                    flat = global_sums(dist, [v for k in keys for v in host[k]])
+                    host = {k: (flat[2 * i], int(round(flat[2 * i + 1]))) for i, k in enumerate(keys)}
+                if "loss" not in host:
+                    raise ValueError(f"{type(model).__name__}.train_epoch reported no 'loss': the data yielded "
+                                     "no training batch")
+                logs = {("train_loss" if k == "loss" else k): total / n for k, (total, n) in host.items()}
+                logs = dict(sorted(logs.items(), key=lambda kv: kv[0] != "train_loss"))
+                logs.update(evaluate(model, it))
+                if not all(math.isfinite(v) for v in logs.values()):
+                    _restore(model, snapshot)
+                    model.trainers = {}  # their optimizer state is poisoned too
+                    raise TrainingDivergedError(
+                        f"training diverged at epoch {epoch + 1}/{end}: {_format(logs)}; parameters restored "
+                        f"to the end of epoch {epoch}. Lower the learning rate or set clip_norm.")
+                model.history.append(logs)
+                model.loss_arr = model.history.loss_arr
                 if writer:
-                    logger.info("early stopping after epoch %d: no improvement above tol=%g for %d epochs",
-                                epoch + 1, tol, patience)
-                stop = True
-            if stop:
-                break
+                    progress.epoch_end(epoch, logs)
+
+                monitored = logs.get("test_loss", logs["train_loss"])
+                if monitored < stopper["best"] - tol:
+                    stopper = {"best": monitored, "bad_epochs": 0}
+                else:
+                    stopper = {"best": stopper["best"], "bad_epochs": stopper["bad_epochs"] + 1}
+                if checkpoint_dir is not None and writer:
+                    save_checkpoint(model, checkpoint_dir, epoch, call, stopper)
+                stop = any([_call_callback(cb, model, epoch, logs) for cb in callbacks])
+                if patience is not None and stopper["bad_epochs"] >= patience:
+                    if writer:
+                        logger.info("early stopping after epoch %d: no improvement above tol=%g for %d epochs",
+                                    epoch + 1, tol, patience)
+                    stop = True
+                if stop:
+                    break
+        finally:
+            progress.close()
+        history = model.history.since(start)
+        for cb in callbacks:
+            if isinstance(cb, Callback):
+                cb.on_train_end(model, history)
+        return history
     finally:
-        bar.close()
-    model.history, model.loss_arr = history, history.loss_arr
-    for cb in callbacks:
-        if hasattr(cb, "on_train_end"):
-            cb.on_train_end(model, history)
-    return history
+        _VERBOSITY.reset(token)

@@ -24,7 +24,7 @@ __all__ = [
     "interleaved_best",
 ]
 
-#: environment variables that visibly change MXNet's small-op costs (SPEC §7); reported as set.
+#: environment variables that visibly change MXNet's small-op costs; reported as set.
 ENV_VARS = ("OMP_NUM_THREADS", "MXNET_ENGINE_TYPE", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
             "MXNET_MKLDNN_ENABLED")
 

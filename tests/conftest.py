@@ -10,7 +10,7 @@ import pytest
 from accelbrainbase.context import seed_everything
 
 # Two CPU "devices": MXNet treats cpu(0) and cpu(1) as distinct contexts and refuses mixed-context
-# operations, so training on them proves there is no context leak (SPEC §4.2).
+# operations, so training on them proves there is no context leak.
 CPU_CONTEXTS = {
     "cpu1": mx.cpu(1),
     "cpu0+cpu1": [mx.cpu(0), mx.cpu(1)],

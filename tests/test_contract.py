@@ -1,32 +1,48 @@
-"""The shared contract every registered model passes (SPEC §4).
+"""The shared contract every registered model and controller passes.
 
-A model joins by registering itself with an ``example`` factory; nothing here names a model.
+A model joins by registering itself with an ``example`` factory; nothing here names a model. A
+model may opt out of a check only by declaring it, with the reason, in its registration
+(``register_model(..., opt_outs={check: reason})``); such checks are reported as skipped with that
+reason, never silently.
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import os
+import pathlib
 
 import mxnet as mx
 import numpy as np
 import pytest
 
 import accelbrainbase as abb
-from accelbrainbase.data import ArrayIterator
-from accelbrainbase.registry import model_entry
+from accelbrainbase import IteratableData, controllers, models
+from accelbrainbase.gluon_internals import structural_params
+from accelbrainbase.registry import CONTRACT_CHECKS, learn_on_arrays, model_entry
 
 from .conftest import CPU_CONTEXTS, GPU_AVAILABLE
 
 MODELS = abb.list_models()
+PACKAGE = pathlib.Path(abb.__file__).parent
 
 
-def _build(name, ctx=None, seed=0):
+def _entry(name, check):
     entry = model_entry(name)
-    kwargs, x, y = entry.example(np.random.RandomState(0))
-    return entry.cls(**kwargs, ctx=ctx, seed=seed), x, y
+    assert check in CONTRACT_CHECKS
+    if check in entry.opt_outs:
+        pytest.skip(f"{name} opts out of {check}: {entry.opt_outs[check]}")
+    return entry
 
 
-def _iterator(x, y, ctx=None, epochs=5, batch_size=None):
-    return ArrayIterator(x, y, batch_size=batch_size or len(x), epochs=epochs, ctx=ctx, seed=0)
+def _build(name, check, ctx=None, seed=0, factory=None):
+    entry = _entry(name, check)
+    kwargs, x, y = (factory or entry.example)(np.random.RandomState(0))
+    return entry, entry.cls(**kwargs, ctx=ctx, seed=seed), x, y
+
+
+def _train(entry, model, x, y, epochs, **kwargs):
+    return entry.learn(model, x, y, epochs=epochs, **kwargs)
 
 
 def _out(model, x):
@@ -35,16 +51,66 @@ def _out(model, x):
 
 
 def _params(model):
-    return {k: v.data(model.ctx[0]).asnumpy() for k, v in model._collect_params_with_prefix().items()}
+    return {k: v.data(model.ctx[0]).asnumpy() for k, v in structural_params(model).items()}
+
+
+def _assert_same_params(a, b, exact=True):
+    pa, pb = _params(a), _params(b)
+    assert sorted(pa) == sorted(pb)
+    for key in pa:
+        if exact:
+            np.testing.assert_array_equal(pa[key], pb[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(pa[key], pb[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 def test_registry_is_not_empty():
-    assert {"autoencoder", "neural_networks"} <= set(MODELS)
+    assert {"autoencoder", "neural_networks", "gan", "dqn", "generative_model"} <= set(MODELS)
+
+
+def _public_model_classes():
+    for package in (models, controllers):
+        for name in package.__all__:
+            obj = getattr(package, name)
+            if isinstance(obj, type) and (issubclass(obj, abb.ObservableData) or issubclass(obj, abb.ControllableModel)
+                                          or issubclass(obj, mx.gluon.Block)):
+                yield obj
+
+
+def test_every_public_model_class_is_registered_or_says_why_not():
+    unaccounted = [cls.__name__ for cls in _public_model_classes()
+                   if not (cls.__dict__.get("registry_name") or cls.__dict__.get("not_registered_reason"))]
+    assert not unaccounted, f"register these or mark them @not_registered(reason): {unaccounted}"
+
+
+def _imported_private_names(path):
+    """``(module, name)`` of every ``from <package module> import _private`` in a source file."""
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("accelbrainbase")):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append((node.module, alias.name))
+    return found
+
+
+@pytest.mark.parametrize("folder", ["models", "controllers"])
+def test_no_family_imports_another_modules_private_names(folder):
+    offenders = {str(path.relative_to(PACKAGE)): names
+                 for path in sorted((PACKAGE / folder).glob("*.py"))
+                 if (names := _imported_private_names(path))}
+    assert not offenders, offenders
+
+
+def test_the_repository_stands_alone():
+    mentions = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if "SPEC" in path.read_text()]
+    assert not mentions, f"these files cite a document outside the repository: {mentions}"
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_output_shapes(name):
-    model, x, _ = _build(name)
+    _, model, x, _ = _build(name, "output_shapes")
     for out in _out(model, x):
         assert out.shape[0] == len(x) and np.isfinite(out).all()
     pred = model.inference(x)
@@ -56,8 +122,8 @@ def test_output_shapes(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_hybridized_equals_imperative(name):
-    model, x, y = _build(name)
-    model.learn(_iterator(x, y, epochs=2), verbose=False)  # away from the initial point
+    entry, model, x, y = _build(name, "hybridize")
+    _train(entry, model, x, y, epochs=2)  # away from the initial point
     imperative = _out(model, x)
     model.hybridize()
     hybridized = _out(model, x)
@@ -67,18 +133,19 @@ def test_hybridized_equals_imperative(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_save_load_round_trip(name, tmp_path):
-    model, x, y = _build(name)
-    model.learn(_iterator(x, y, epochs=2), verbose=False)
+    entry, model, x, y = _build(name, "save_load")
+    _train(entry, model, x, y, epochs=2)
     path = str(tmp_path / "model.params")
     model.save(path)
     loaded = type(model).load(path, ctx=mx.cpu(1))
     assert loaded.get_config() == model.get_config()
     assert loaded.ctx == [mx.cpu(1)]
+    assert len(loaded.history) == len(model.history) and sorted(loaded.trainers) == sorted(model.trainers)
     for a, b in zip(_out(model, x), _out(loaded, x)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     # Gluon's own pair works as well.
     model.save_parameters(str(tmp_path / "bare.params"))
-    fresh, _, _ = _build(name, seed=1)
+    _, fresh, _, _ = _build(name, "save_load", seed=1)
     fresh.load_parameters(str(tmp_path / "bare.params"))
     for a, b in zip(_out(model, x), _out(fresh, x)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
@@ -86,7 +153,7 @@ def test_save_load_round_trip(name, tmp_path):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_export_gives_the_same_outputs(name, tmp_path):
-    model, x, _ = _build(name)
+    _, model, x, _ = _build(name, "export")
     symbol_file, params_file = model.export(str(tmp_path / "exported"))
     assert os.path.exists(symbol_file) and os.path.exists(params_file)
     block = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params_file)
@@ -99,8 +166,8 @@ def test_export_gives_the_same_outputs(name, tmp_path):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_learning_steps_give_a_finite_falling_loss(name):
-    model, x, y = _build(name)
-    model.learn(_iterator(x, y, epochs=6), verbose=False)
+    entry, model, x, y = _build(name, "learning")
+    _train(entry, model, x, y, epochs=6)
     train = model.loss_arr[:, 0]
     assert model.loss_arr.shape == (6, 2)
     assert np.isfinite(train).all()
@@ -111,21 +178,114 @@ def test_learning_steps_give_a_finite_falling_loss(name):
 def test_same_seed_same_model(name):
     results = []
     for _ in range(2):
-        model, x, y = _build(name, seed=3)
-        model.learn(_iterator(x, y, epochs=2, batch_size=8), verbose=False)
+        entry, model, x, y = _build(name, "same_seed", seed=3)
+        _train(entry, model, x, y, epochs=2, batch_size=8)
         results.append(_params(model))
     for key in results[0]:
         np.testing.assert_array_equal(results[0][key], results[1][key])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(epoch):
+    def callback(model, done, logs):
+        if done == epoch:
+            raise _Interrupt
+
+    return callback
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_resumed_run_equals_the_uninterrupted_run(name, tmp_path):
+    """Trained 2 epochs with a checkpoint, interrupted, resumed in a fresh model to 4 epochs: the
+    uninterrupted run's parameters and losses, bit for bit."""
+    entry, full, x, y = _build(name, "resume")
+    _train(entry, full, x, y, epochs=4, batch_size=8)
+
+    ckpt = str(tmp_path / "ckpt")
+    _, interrupted, _, _ = _build(name, "resume")
+    with pytest.raises(_Interrupt):
+        _train(entry, interrupted, x, y, epochs=4, batch_size=8, checkpoint_dir=ckpt, callbacks=[_interrupt_after(1)])
+    _, resumed, _, _ = _build(name, "resume")
+    _train(entry, resumed, x, y, epochs=4, batch_size=8, checkpoint_dir=ckpt, resume=True)
+    _assert_same_params(full, resumed)
+    np.testing.assert_array_equal(resumed.loss_arr, full.loss_arr)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_saved_loaded_and_retrained_model_equals_the_uninterrupted_run(name, tmp_path):
+    """Trained 2 epochs, saved, loaded, trained 2 more in a second call: the 4-epoch run, bit for bit."""
+    entry, full, x, y = _build(name, "reload")
+    _train(entry, full, x, y, epochs=4, batch_size=8)
+    _, stepwise, _, _ = _build(name, "reload")
+    _train(entry, stepwise, x, y, epochs=2, batch_size=8)
+    stepwise.save(str(tmp_path / "half.params"))
+    reloaded = type(stepwise).load(str(tmp_path / "half.params"))
+    _train(entry, reloaded, x, y, epochs=2, batch_size=8)
+    _assert_same_params(full, reloaded)
+    assert len(reloaded.loss_arr) == 4
+    np.testing.assert_array_equal(reloaded.loss_arr, full.loss_arr)
+
+
+class _MinimalData(IteratableData):
+    """An iterator written only from `IteratableData`'s docstring: training and held-out batches."""
+
+    epochs = 3
+
+    def __init__(self, x, y):
+        n = len(x) * 3 // 4
+        self.parts = [(x[:n], None if y is None else y[:n]), (x[n:], None if y is None else y[n:])]
+
+    @staticmethod
+    def _batches(x, y, size):
+        for i in range(0, len(x), size):
+            yield mx.nd.array(x[i:i + size]), None if y is None else mx.nd.array(y[i:i + size])
+
+    def train_batches(self, epoch=0):
+        return self._batches(*self.parts[0], 8)
+
+    def test_batches(self):
+        return self._batches(*self.parts[1], 8)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_user_parts_and_user_data_train_save_and_load(name, tmp_path):
+    """A model whose parts are plain Gluon blocks (when it takes parts) trains on a user's minimal
+    `IteratableData`, with a finite held-out loss; Gluon's parameter files always round-trip, and
+    ``save()`` either round-trips or refuses, at save time, saying what to do."""
+    entry = _entry(name, "user_parts")
+    factory = entry.user_parts or entry.example
+    _, model, x, y = _build(name, "user_parts", factory=factory)
+    if entry.learn is not learn_on_arrays:  # a model trained on something else than batches
+        _train(entry, model, x, y, epochs=2)
+    else:
+        model.learn(_MinimalData(x, y), verbose=0)
+        assert np.isfinite(model.loss_arr).all(), model.loss_arr
+    model.save_parameters(str(tmp_path / "bare.params"))
+    _, twin, _, _ = _build(name, "user_parts", factory=factory, seed=1)
+    twin.load_parameters(str(tmp_path / "bare.params"))
+    for a, b in zip(_out(model, x), _out(twin, x)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    try:
+        model.save(str(tmp_path / "model.params"))
+    except TypeError as err:
+        assert entry.user_parts is not None and "save_parameters" in str(err)
+    else:
+        loaded = type(model).load(str(tmp_path / "model.params"))
+        for a, b in zip(_out(model, x), _out(loaded, x)):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 @pytest.mark.parametrize("ctx_name", sorted(CPU_CONTEXTS))
 @pytest.mark.parametrize("name", MODELS)
 def test_runs_on_distinct_cpu_contexts(name, ctx_name):
     ctx = CPU_CONTEXTS[ctx_name]
-    model, x, y = _build(name, ctx=ctx)
+    entry, model, x, y = _build(name, "contexts", ctx=ctx)
     model.hybridize()
-    # The iterator lives on another device than the model: batches must be moved, not mixed.
-    model.learn(_iterator(x, y, ctx=mx.cpu(2), epochs=2, batch_size=8), verbose=False)
+    # The data lives on another device than the model: batches must be moved, not mixed.
+    _train(entry, model, x, y, epochs=2, batch_size=8, ctx=mx.cpu(2))
     assert model.loss_arr.shape == (2, 2) and np.isfinite(model.loss_arr[:, 0]).all()
     contexts = ctx if isinstance(ctx, list) else [ctx]
     for p in model.collect_params().values():
@@ -137,8 +297,23 @@ def test_runs_on_distinct_cpu_contexts(name, ctx_name):
 @pytest.mark.skipif(not GPU_AVAILABLE, reason="no GPU on this machine")
 @pytest.mark.parametrize("name", MODELS)
 def test_runs_on_gpu(name):
-    model, x, y = _build(name, ctx=mx.gpu(0))
+    entry, model, x, y = _build(name, "gpu", ctx=mx.gpu(0))
     model.hybridize()
-    model.learn(_iterator(x, y, ctx=mx.gpu(0), epochs=2), verbose=False)
+    _train(entry, model, x, y, epochs=2, ctx=mx.gpu(0))
     assert np.isfinite(model.loss_arr[:, 0]).all()
     assert np.isfinite(model.inference(x)).all()
+
+
+def test_opt_outs_are_declared_with_reasons():
+    for name in MODELS:
+        for check, reason in model_entry(name).opt_outs.items():
+            assert check in CONTRACT_CHECKS and len(reason) >= 10, (name, check, reason)
+
+
+def test_learn_signatures_take_any_data():
+    # Every fit-driven model's learn() forwards (data, y, **fit options) to training.fit.
+    for name in MODELS:
+        entry = model_entry(name)
+        if entry.learn is learn_on_arrays:
+            params = inspect.signature(entry.cls.learn).parameters
+            assert "data" in params or "iteratable_data" in params, name

@@ -127,7 +127,29 @@ def test_csv_missing_or_empty_file(tmp_path):
 def test_csv_extractor_config_round_trips():
     extractor = CSVExtractor(delimiter="\t", skip_header=1)
     config = json.loads(json.dumps(extractor.get_config()))
-    assert config == {"delimiter": "\t", "skip_header": 1}
+    assert config == {"delimiter": "\t", "skip_header": 1, "index_col": "auto", "usecols": None}
     assert CSVExtractor(**config).get_config() == config
     with pytest.raises(ValueError, match="skip_header"):
         CSVExtractor(skip_header="yes")
+
+
+def test_csv_extractor_drops_a_pandas_index_and_keeps_chosen_columns(tmp_path):
+    path = tmp_path / "table.csv"
+    # pandas' DataFrame.to_csv default: an unnamed index column of row numbers
+    path.write_text(",a,b,label\n0,0.5,1.5,1\n1,2.5,3.5,0\n2,4.5,5.5,1\n")
+    np.testing.assert_array_equal(CSVExtractor().extract(str(path)), [[0.5, 1.5, 1], [2.5, 3.5, 0], [4.5, 5.5, 1]])
+    assert CSVExtractor(index_col=None).extract(str(path)).shape == (3, 4)
+    np.testing.assert_array_equal(CSVExtractor(usecols=[0, 2]).extract(str(path)), [[0.5, 1], [2.5, 0], [4.5, 1]])
+    named = tmp_path / "named.csv"
+    named.write_text("id,a\n0,7\n1,8\n")  # a named first column is data unless index_col says otherwise
+    assert CSVExtractor().extract(str(named)).shape == (2, 2)
+    assert CSVExtractor(index_col=0).extract(str(named)).shape == (2, 1)
+
+
+@pytest.mark.parametrize("separator, advice", [(" ", "delimiter=None"), (";", "delimiter=';'"),
+                                               ("\t", "delimiter='\\\\t'")])
+def test_csv_extractor_suggests_the_delimiter(tmp_path, separator, advice):
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join(separator.join(str(v) for v in row) for row in [[1, 2, 3], [4, 5, 6]]) + "\n")
+    with pytest.raises(ValueError, match=f"line 1, column 1.*looks .*-delimited: use CSVExtractor\\({advice}\\)"):
+        CSVExtractor().extract(str(path))

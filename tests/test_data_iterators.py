@@ -271,3 +271,35 @@ def test_unlabeled_csv_iterator(csv_file):
     assert (it.n_train, it.n_test) == (3, 1)
     assert it.sample_shape == (4,)
     assert next(it.train_batches(0))[0].shape == (3, 4)
+
+
+def test_split_rows_stay_matched_to_their_files_and_lines(image_folder, csv_file):
+    it = LabeledImageIterator(image_folder, ImageExtractor(8, 8), test_size=0.4, batch_size=2, seed=0)
+    assert len(it.train_paths) == 3 and len(it.test_paths) == 2
+    assert sorted(it.train_paths + it.test_paths) == sorted(it.paths)
+    for row, path in enumerate(it.test_paths):
+        expected = np.asarray(Image.open(path), dtype=np.float32) / 255
+        np.testing.assert_allclose(it.test_x.asnumpy()[row, 0], expected, rtol=1e-6)
+    assert UnlabeledImageIterator(image_folder, ImageExtractor(8, 8), batch_size=2).test_paths == []
+    table = UnlabeledCSVIterator(csv_file, batch_size=1, test_size=0.25, seed=0)
+    lines = np.loadtxt(csv_file, delimiter=",", skiprows=1, dtype=np.float32)
+    np.testing.assert_array_equal(table.test_x.asnumpy(), lines[table.test_index])
+    np.testing.assert_array_equal(table.x.asnumpy(), lines[table.train_index])
+
+
+def test_sliding_windows_and_back_to_steps():
+    from accelbrainbase.data import sliding_windows, windows_to_steps
+
+    series = np.stack([np.arange(10.0), -np.arange(10.0)], axis=1)
+    windows = sliding_windows(series, seq_len=4, stride=3)
+    assert windows.shape == (3, 4, 2)
+    np.testing.assert_array_equal(windows[1, :, 0], [3, 4, 5, 6])
+    np.testing.assert_array_equal(sliding_windows(list(range(5)), 5)[0, :, 0], np.arange(5))
+    steps = windows_to_steps([1.0, 2.0, 4.0], n_steps=10, seq_len=4, stride=3, reduce="max")
+    np.testing.assert_array_equal(steps, [1, 1, 1, 2, 2, 2, 4, 4, 4, 4])
+    per_step = windows_to_steps(np.arange(12.0).reshape(3, 4), n_steps=11, seq_len=4, stride=3)
+    assert np.isnan(per_step[-1]) and per_step[3] == (3 + 4) / 2
+    with pytest.raises(ValueError, match="fewer than seq_len"):
+        sliding_windows(np.zeros(3), 4)
+    with pytest.raises(ValueError, match="3 windows"):
+        windows_to_steps([1.0, 2.0], n_steps=10, seq_len=4, stride=3)

@@ -1,4 +1,4 @@
-"""Every notebook in demo/ runs top to bottom without a cell error (SPEC §8), in quick mode."""
+"""Every notebook in demo/ runs top to bottom without a cell error, in quick mode."""
 from __future__ import annotations
 
 import glob

@@ -65,7 +65,7 @@ def test_checkpoints_keep_only_the_latest_complete_set(tmp_path):
     _mlp().learn(ArrayIterator(x, y, batch_size=32, epochs=3, seed=0), verbose=False,
                  checkpoint_dir=str(tmp_path))
     names = sorted(os.listdir(tmp_path))
-    assert names == [CHECKPOINT_FILE, "epoch-0002.params", "epoch-0002.states"]
+    assert names == [CHECKPOINT_FILE, "epoch-0002.params"]
 
 
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
@@ -84,8 +84,8 @@ def test_nan_stops_with_the_epoch_named_and_keeps_last_finite_parameters():
     model.learn(it, verbose=False)
     before = _params(model)
     model.learning_rate = 1e6
-    model.trainer = None
-    with pytest.raises(TrainingDivergedError, match=r"epoch 1/2"):
+    model.trainers = {}  # new trainers with the new rate
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3/4"):  # the third epoch of the model
         model.learn(it, verbose=False)
     after = _params(model)
     for key, value in after.items():
@@ -138,6 +138,19 @@ def test_learning_continues_across_learn_calls():
     first = model.loss_arr[-1, 0]
     model.learn(it, verbose=False)
     assert model.loss_arr[-1, 0] < first
+    assert model.loss_arr.shape == (4, 2) and len(model.history) == 4
+
+
+def test_two_learn_calls_equal_one_longer_call():
+    """Epoch numbers, shuffles, noise and the optimizer state carry on across calls."""
+    x, y = _blobs()
+    it = ArrayIterator(x, y, batch_size=16, epochs=2, seed=0)
+    stepwise = _mlp(dropout=0.3).learn(it, verbose=False).learn(it, verbose=False)
+    straight = _mlp(dropout=0.3).learn(it, epochs=4, verbose=False)
+    np.testing.assert_array_equal(stepwise.loss_arr, straight.loss_arr)
+    expected = _params(straight)
+    for key, value in _params(stepwise).items():
+        np.testing.assert_array_equal(value, expected[key], err_msg=key)
 
 
 def test_clip_gradients_bounds_the_mean_gradient_norm():
@@ -178,7 +191,7 @@ def test_lr_scheduler_is_used():
     x, y = _blobs()
     it = ArrayIterator(x, y, batch_size=30, epochs=2, seed=0)  # 4 updates per epoch
     model = _mlp().learn(it, verbose=False, lr_scheduler=mx.lr_scheduler.FactorScheduler(step=4, factor=0.5))
-    assert model.trainer.learning_rate == pytest.approx(0.01 * 0.5 ** 1)
+    assert model.trainers["model"].learning_rate == pytest.approx(0.01 * 0.5 ** 1)
 
 
 def test_data_parallel_training_equals_single_device_training():
@@ -222,29 +235,49 @@ def test_no_host_sync_per_batch(monkeypatch):
     assert counts[10] == counts[100], counts  # 40 vs 4 batches per epoch: same number of syncs
 
 
-class _BareIterator(IteratableData):
-    """Only the interface: no train_batches/test_batches helpers."""
-
-    def __init__(self, x, y, batch_size, epochs):
-        self.x, self.y = mx.nd.array(x), mx.nd.array(y)
-        self.batch_size, self.epochs = batch_size, epochs
-        self.iter_n = len(x) // batch_size
+class _OldStyleIterator(IteratableData):
+    """The predecessor's interface only: generate_learned_samples, no train_batches."""
 
     def generate_learned_samples(self):
-        for _ in range(self.epochs):
-            for i in range(self.iter_n):
-                s = slice(i * self.batch_size, (i + 1) * self.batch_size)
-                yield self.x[s], self.y[s], self.x[s], self.y[s]
-
-    def generate_inferenced_samples(self):
-        yield self.x, self.y, self.x, self.y
+        yield from ()
 
 
-def test_fit_accepts_any_iteratable_data():
+def test_an_iterator_without_train_batches_is_refused_naming_the_method():
+    with pytest.raises(TypeError, match="train_batches"):
+        _OldStyleIterator()
+
+
+class _DocstringIterator(IteratableData):
+    """Written from IteratableData's docstring alone: required train_batches, optional test_batches."""
+
+    epochs = 4
+
+    def __init__(self, x, y, x_test, y_test):
+        self.x, self.y, self.x_test, self.y_test = x, y, x_test, y_test
+
+    def train_batches(self, epoch=0):
+        order = np.random.RandomState(epoch).permutation(len(self.x))
+        for part in np.array_split(order, 6):
+            yield mx.nd.array(self.x[part]), mx.nd.array(self.y[part])
+
+    def test_batches(self):
+        yield mx.nd.array(self.x_test), mx.nd.array(self.y_test)
+
+
+def test_a_minimal_iteratable_data_gets_test_loss_accuracy_shape_checks_and_sharding():
     x, y = _blobs()
-    model = _mlp().learn(_BareIterator(x, y, 20, 4), verbose=False)
-    assert model.loss_arr.shape == (4, 2)
+    data = _DocstringIterator(x[:100], y[:100], x[100:], y[100:])
+    model = _mlp().learn(data, verbose=False)
+    assert model.loss_arr.shape == (4, 2) and np.isfinite(model.loss_arr).all()
     assert model.loss_arr[-1, 0] < model.loss_arr[0, 0]
+    assert model.history["test_accuracy"][-1] > 0.8
+    with pytest.raises(ValueError, match=r"per-sample shape \(6,\)"):
+        NeuralNetworks(input_dim=5, hidden_dims=[4], num_classes=3).learn(data, verbose=False)
+    with pytest.raises(ValueError, match="labels outside 0..1"):
+        NeuralNetworks(input_dim=6, hidden_dims=[4], num_classes=2).learn(data, verbose=False)
+    parts = [data.shard(2, i) for i in range(2)]
+    halves = [[b[0].shape[0] for b in part.train_batches(0)] for part in parts]
+    assert halves[0] == halves[1] and sum(halves[0]) * 2 <= 100
 
 
 def test_bad_fit_arguments():

@@ -1,4 +1,5 @@
-"""The data layer: extractors, iterators, noise and samplers (SPEC §5)."""
+"""The data layer: extractors, iterators, adapters for any data a Gluon user has, noise and samplers."""
+from .adapters import DataIterData, LoaderData, NoisyData, ShardedData, apply_noise, as_iteratable
 from .extractors import CSVExtractor, ImageExtractor
 from .iterators import (
     ArrayIterator,
@@ -9,12 +10,19 @@ from .iterators import (
     UnlabeledImageIterator,
 )
 from .noise import CutoutNoise, GaussNoise, MaskingNoise
-from .samplers import ConditionSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler
+from .series import sliding_windows, windows_to_steps
+from .samplers import ConditionSampler, DeviceSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler, draw_rows
 from .synthetic import chord_rolls, horse_silhouettes, moving_digit_sprites, next_frame_baselines
 from .synthetic import ANOMALY_KINDS, co2_windows, inject_anomalies
 from .synthetic import DOMAIN_SHIFTS, digits_domain_shift
 
 __all__ = [
+    "as_iteratable",
+    "LoaderData",
+    "DataIterData",
+    "NoisyData",
+    "ShardedData",
+    "apply_noise",
     "ImageExtractor",
     "CSVExtractor",
     "ArrayIterator",
@@ -23,9 +31,13 @@ __all__ = [
     "UnlabeledImageIterator",
     "LabeledCSVIterator",
     "UnlabeledCSVIterator",
+    "sliding_windows",
+    "windows_to_steps",
     "GaussNoise",
     "MaskingNoise",
     "CutoutNoise",
+    "DeviceSampler",
+    "draw_rows",
     "NormalNoiseSampler",
     "UniformNoiseSampler",
     "TrueSampler",

@@ -7,7 +7,7 @@ image in a folder of thousands is otherwise hard to find.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -117,6 +117,10 @@ class CSVExtractor(ExtractableData):
         delimiter: the cell separator; ``None`` splits on any whitespace.
         skip_header: number of leading lines to skip, or ``"auto"``: skip the first non-blank line
             when one of its cells is not a number (a header row), otherwise skip nothing.
+        index_col: a column to drop because it numbers the rows (0-based; negative counts from the
+            end), ``None`` to keep every column, or ``"auto"``: drop the first column when it is
+            pandas' ``to_csv`` index (an empty first header cell over the row numbers 0, 1, 2...).
+        usecols: keep only these columns (0-based, of the file, after nothing is dropped).
 
     Shapes:
         ``extract(path)`` returns ``(rows, columns)``, dtype float32 (a one-column file gives
@@ -129,7 +133,14 @@ class CSVExtractor(ExtractableData):
                [3., 4.]], dtype=float32)
     """
 
-    def __init__(self, delimiter: Optional[str] = ",", skip_header: Union[str, int] = "auto") -> None:
+    def __init__(self, delimiter: Optional[str] = ",", skip_header: Union[str, int] = "auto",
+                 index_col: Union[None, str, int] = "auto", usecols: Optional[Sequence[int]] = None) -> None:
+        if index_col not in (None, "auto") and (not isinstance(index_col, (int, np.integer)) or isinstance(index_col, bool)):
+            raise ValueError(f"index_col must be 'auto', None or a column number, got {index_col!r}")
+        if usecols is not None and (not len(usecols) or not all(isinstance(c, (int, np.integer)) for c in usecols)):
+            raise ValueError(f"usecols must be a non-empty list of column numbers, got {usecols!r}")
+        self.index_col = index_col if index_col in (None, "auto") else int(index_col)
+        self.usecols = None if usecols is None else [int(c) for c in usecols]
         if skip_header != "auto" and (
             not isinstance(skip_header, (int, np.integer)) or isinstance(skip_header, bool) or skip_header < 0
         ):
@@ -166,9 +177,14 @@ class CSVExtractor(ExtractableData):
 
         # Keep 1-based file line numbers next to the data lines so errors point at the right line.
         numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+        header: Optional[List[str]] = None
         if self.skip_header == "auto":
-            skip = 1 if numbered and not all(self._is_number(c) for c in self._cells(numbered[0][1])) else 0
-            numbered = numbered[skip:]
+            first = self._cells(numbered[0][1]) if numbered else []
+            # A row of numbers joined by another separator is data in the wrong format, not a header.
+            if first and not all(self._is_number(c) for c in first) \
+                    and not any(self._delimiter_hint(c) for c in first):
+                header = first
+                numbered = numbered[1:]
         else:
             numbered = [(n, line) for n, line in numbered if n > self.skip_header]
         if not numbered:
@@ -179,7 +195,29 @@ class CSVExtractor(ExtractableData):
             arr = np.loadtxt(data_lines, delimiter=self.delimiter, dtype=np.float32, ndmin=2)
         except ValueError as e:
             raise ValueError(self._describe_error(path, numbered, e)) from e
-        return arr
+        drop = self._index_column(arr, header)
+        if drop is not None:
+            arr = np.delete(arr, drop, axis=1)
+        if self.usecols is not None:
+            bad = [c for c in self.usecols if not -arr.shape[1] <= c < arr.shape[1]]
+            if bad:
+                raise ValueError(f"CSV file {path}: usecols {bad} out of range for its {arr.shape[1]} columns")
+            arr = arr[:, self.usecols]
+        return np.ascontiguousarray(arr)
+
+    def _index_column(self, arr: np.ndarray, header: Optional[List[str]]) -> Optional[int]:
+        """The column numbering the rows, to drop (see ``index_col``)."""
+        if self.index_col is None:
+            return None
+        if self.index_col != "auto":
+            if not -arr.shape[1] <= self.index_col < arr.shape[1]:
+                raise ValueError(f"index_col={self.index_col} is out of range for {arr.shape[1]} columns")
+            return int(self.index_col)
+        # pandas' to_csv writes its index as an unnamed first column: ",a,b" over "0,...", "1,..."
+        unnamed = header is not None and header[0].strip() in ("", "Unnamed: 0")
+        if unnamed and arr.shape[1] > 1 and np.array_equal(arr[:, 0], np.arange(len(arr))):
+            return 0
+        return None
 
     def _describe_error(self, path: str, numbered: List[tuple], error: Exception) -> str:
         # Only runs when parsing failed: a plain Python scan finds the first offending line.
@@ -193,9 +231,20 @@ class CSVExtractor(ExtractableData):
                 )
             for col, cell in enumerate(cells):
                 if not self._is_number(cell):
-                    return f"CSV file {path}, line {line_no}, column {col + 1}: {cell!r} is not a number"
+                    return (f"CSV file {path}, line {line_no}, column {col + 1}: {cell!r} is not a number"
+                            + self._delimiter_hint(cell))
         return f"cannot parse CSV file {path}: {error}"
+
+    def _delimiter_hint(self, cell: str) -> str:
+        """A suggestion when a cell looks like several numbers joined by another separator."""
+        for separator, name, argument in ((";", "semicolon", "';'"), ("\t", "tab", "'\\t'"),
+                                          (" ", "space", "None")):
+            parts = [p for p in (cell.split() if separator == " " else cell.split(separator)) if p]
+            if separator != self.delimiter and len(parts) > 1 and all(self._is_number(p) for p in parts):
+                return f" - the file looks {name}-delimited: use CSVExtractor(delimiter={argument})"
+        return ""
 
     def get_config(self) -> Dict[str, Any]:
         """Constructor arguments as a JSON-able dict: ``CSVExtractor(**e.get_config())`` rebuilds it."""
-        return {"delimiter": self.delimiter, "skip_header": self.skip_header}
+        return {"delimiter": self.delimiter, "skip_header": self.skip_header, "index_col": self.index_col,
+                "usecols": self.usecols}

@@ -21,8 +21,10 @@ import numpy as np
 
 from ..checks import check_array
 from ..context import CtxLike, as_ctx_list, derive_seed
-from ..interfaces import ExtractableData, IteratableData, NoiseableData
+from ..interfaces import Batch, ExtractableData, IteratableData, NoiseableData
+from .adapters import apply_noise
 from .extractors import CSVExtractor
+from .series import sliding_windows
 
 __all__ = [
     "ArrayIterator",
@@ -32,8 +34,6 @@ __all__ = [
     "LabeledCSVIterator",
     "UnlabeledCSVIterator",
 ]
-
-Batch = Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]
 
 
 class ArrayIterator(IteratableData):
@@ -55,9 +55,14 @@ class ArrayIterator(IteratableData):
         num_parts, part_index: data-parallel sharding (`shard`): this iterator yields part
             ``part_index`` of every global mini-batch of ``batch_size * num_parts`` samples.
 
-    Yields (`generate_learned_samples`):
-        ``(x, y, test_x, test_y)``: ``x`` ``(batch_size, ...)``; ``y`` ``(batch_size, ...)`` or
-        ``None``; a test batch (cycled) or ``None`` when there is no test data.
+    Yields (`train_batches`, `test_batches`):
+        ``(x, y)``: ``x`` ``(batch_size, ...)``; ``y`` ``(batch_size, ...)`` or ``None``.
+
+    Attributes:
+        x, y, test_x, test_y: the training and held-out arrays (NDArrays on ``ctx``).
+        train_index, test_index: for every row of ``x`` / ``test_x``, its row in the data given
+            (``None`` when ``test_x`` was given separately): after a ``test_size`` split, the
+            source of each row (a CSV line, an image file of ``paths``) stays known.
 
     Example:
         >>> it = ArrayIterator(np.random.rand(100, 8), np.arange(100) % 2, test_size=0.2,
@@ -95,16 +100,18 @@ class ArrayIterator(IteratableData):
             raise ValueError(f"test_size must be within 0.0..0.5, got {test_size}")
         if test_y is not None and test_x is None:
             raise ValueError("test_y was given without test_x")
+        train_index: np.ndarray = np.arange(len(x))
+        test_index: Optional[np.ndarray] = None
         if test_size:
             split_seed = seed if seed is not None else int(np.random.randint(0, 2**31 - 1))
             order = np.random.RandomState(derive_seed(split_seed, "split")).permutation(len(x))
             n_test = int(round(len(x) * test_size))
             if n_test == 0 or n_test == len(x):
                 raise ValueError(f"test_size={test_size} leaves an empty split of {len(x)} samples")
-            test_idx, train_idx = order[:n_test], order[n_test:]
-            test_x, x = x[test_idx], x[train_idx]
+            test_index, train_index = np.sort(order[:n_test]), np.sort(order[n_test:])
+            test_x, x = x[test_index], x[train_index]
             if y is not None:
-                test_y, y = y[test_idx], y[train_idx]
+                test_y, y = y[test_index], y[train_index]
         elif test_x is not None:
             test_x = check_array(test_x, "test_x", min_rank=2)
             if test_x.shape[1:] != x.shape[1:]:
@@ -138,6 +145,7 @@ class ArrayIterator(IteratableData):
         self.drop_last = drop_last
         self.seed = seed
         self.noiseable_data = noiseable_data
+        self.train_index, self.test_index = train_index, test_index
         # Without a seed each iterator still shuffles reproducibly within itself.
         self._base_seed = seed if seed is not None else int(np.random.randint(0, 2**31 - 1))
         self.num_parts, self.part_index = 1, 0
@@ -210,12 +218,17 @@ class ArrayIterator(IteratableData):
         return rows
 
     def _with_noise(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], training: bool) -> Batch:
-        if self.noiseable_data is None:
-            return x, y
-        if y is None:  # denoising: noisy input, clean target - on held-out data too
-            return self.noiseable_data.noise(x), x
-        # augmentation: only training inputs are corrupted
-        return (self.noiseable_data.noise(x) if training else x), y
+        return apply_noise(self.noiseable_data, x, y, training)
+
+    def training_arrays(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """``(x, y)`` of the training data as numpy arrays (clean, before any noise)."""
+        return self.x.asnumpy(), None if self.y is None else self.y.asnumpy()
+
+    def test_arrays(self) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """``(test_x, test_y)`` as numpy arrays; ``(None, None)`` without held-out data."""
+        if self.test_x is None:
+            return None, None
+        return self.test_x.asnumpy(), None if self.test_y is None else self.test_y.asnumpy()
 
     def train_batches(self, epoch: int = 0) -> Iterator[Batch]:
         """Yield ``(x, y)`` for every mini-batch of training epoch ``epoch`` (0-based)."""
@@ -244,25 +257,6 @@ class ArrayIterator(IteratableData):
             end = min(start + self.batch_size, self.n_test)
             y = None if self.test_y is None else self.test_y[start:end]
             yield self._with_noise(self.test_x[start:end], y, training=False)
-
-    def generate_learned_samples(self) -> Iterator[Tuple[Any, Any, Any, Any]]:
-        # The test batches cycle across epochs, so every held-out batch is seen in turn.
-        tests = self.test_batches()
-        for epoch in range(self.epochs):
-            for x, y in self.train_batches(epoch):
-                test = next(tests, None)
-                if test is None and self.test_x is not None:
-                    tests = self.test_batches()
-                    test = next(tests)
-                yield (x, y) + (test if test is not None else (None, None))
-
-    def generate_inferenced_samples(self) -> Iterator[Tuple[Any, Any, Any, Any]]:
-        """Yield the clean held-out data (the training data when there is none) in order."""
-        x_all, y_all = (self.test_x, self.test_y) if self.test_x is not None else (self.x, self.y)
-        for start in range(0, x_all.shape[0], self.batch_size):
-            end = min(start + self.batch_size, x_all.shape[0])
-            y = None if y_all is None else y_all[start:end]
-            yield x_all[start:end], y, x_all[start:end], y
 
 
 class SequenceIterator(ArrayIterator):
@@ -322,11 +316,7 @@ class SequenceIterator(ArrayIterator):
         if len(series) < width:
             need = f"seq_len + 1 = {width}" if target == "next" else f"seq_len = {width}"
             raise ValueError(f"series has {len(series)} time steps, but one window needs {need}")
-
-        # (T - width + 1, F, width) view of the series; [::stride] keeps it a view until ArrayIterator
-        # copies it to the device.
-        windows = np.lib.stride_tricks.sliding_window_view(series, width, axis=0)[::stride]
-        windows = windows.transpose(0, 2, 1)  # (N, width, F)
+        windows = sliding_windows(series, width, stride)  # (N, width, F)
         x = windows[:, :seq_len]
         y = windows if target == "reconstruct" else windows[:, 1:]
 
@@ -393,7 +383,25 @@ def _extract_all(paths: Sequence[str], extractor: ExtractableData) -> np.ndarray
     return out
 
 
-class LabeledImageIterator(ArrayIterator):
+class _FileRows:
+    """The image files behind the training and held-out rows of an image iterator."""
+
+    paths: List[str]
+    train_index: np.ndarray
+    test_index: Optional[np.ndarray]
+
+    @property
+    def train_paths(self) -> List[str]:
+        """The file of every training row, in row order."""
+        return [self.paths[i] for i in self.train_index]
+
+    @property
+    def test_paths(self) -> List[str]:
+        """The file of every held-out row (``test_size`` split), in row order; empty without one."""
+        return [] if self.test_index is None else [self.paths[i] for i in self.test_index]
+
+
+class LabeledImageIterator(_FileRows, ArrayIterator):
     """Labelled images from a folder per class: ``directory/class_name/*.{png,jpg,jpeg,bmp,gif}``.
 
     Class folders are sorted by name and labelled ``0 .. K-1`` in that order; files are sorted within a
@@ -408,6 +416,7 @@ class LabeledImageIterator(ArrayIterator):
     Attributes:
         class_names: the class folder names; ``class_names[label]`` names a label.
         paths: the image files, in the order of the rows of ``x`` before any ``test_size`` split.
+        train_paths, test_paths: the file of every training / held-out row after the split.
 
     Shapes:
         ``x`` batches are ``(batch_size, C, H, W)`` for an `ImageExtractor`; ``y`` is ``(batch_size,)``.
@@ -444,7 +453,7 @@ class LabeledImageIterator(ArrayIterator):
         self.paths = paths
 
 
-class UnlabeledImageIterator(ArrayIterator):
+class UnlabeledImageIterator(_FileRows, ArrayIterator):
     """Every image file under a folder, searched recursively, for unsupervised models.
 
     Files (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, ``.gif``) are sorted by path; hidden files and
@@ -457,6 +466,7 @@ class UnlabeledImageIterator(ArrayIterator):
 
     Attributes:
         paths: the image files, in the order of the rows of ``x`` before any ``test_size`` split.
+        train_paths, test_paths: the file of every training / held-out row after the split.
 
     Shapes:
         ``x`` batches are ``(batch_size, C, H, W)`` for an `ImageExtractor`; ``y`` is ``None`` (or the

@@ -12,7 +12,8 @@ from ..context import CtxLike
 from ..losses import CrossEntropyLoss, L2NormLoss
 from ..registry import register_model
 from .base import ObservableModel
-from .dense import NeuralNetworks, _check_activation
+from .activations import check_activation as _check_activation
+from .dense import NeuralNetworks
 
 __all__ = ["ConvolutionalNeuralNetworks", "ConvStage"]
 
@@ -155,7 +156,6 @@ class ConvolutionalNeuralNetworks(NeuralNetworks):
                 self.hidden.add(nn.Dropout(dropout))
             self.output = nn.Dense(num_classes or output_dim, in_units=channels[-1])
             self.loss = CrossEntropyLoss() if num_classes else L2NormLoss()
-        self._finish_init()
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Globally pooled features of the last stage, ``(N, channels[-1])``."""

@@ -8,26 +8,17 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from ..checks import check_feature_shape
+from ..checks import check_feature_shape, check_labels, check_unit_range
 from ..context import CtxLike
 from ..interfaces import IteratableData, NoiseableData
 from ..losses import CrossEntropyLoss, L2NormLoss
-from ..registry import register_model
+from ..registry import not_registered, register_model
+from .activations import ACTIVATIONS
+from .activations import activate as _activate
+from .activations import check_activation as _check_activation
 from .base import ObservableModel
 
 __all__ = ["NeuralNetworks", "AutoEncoder", "DenseEncoder", "DenseDecoder", "ACTIVATIONS"]
-
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "softrelu", "softsign", "identity")
-
-
-def _check_activation(name: str) -> str:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return name
-
-
-def _activate(F: Any, x: Any, name: str) -> Any:
-    return x if name == "identity" else F.Activation(x, act_type=name)
 
 
 def _check_dims(input_dim: int, hidden_dims: Sequence[int]) -> list:
@@ -124,7 +115,6 @@ class NeuralNetworks(ObservableModel):
                     self.hidden.add(nn.Dropout(dropout))
             self.output = nn.Dense(num_classes or output_dim, in_units=dims[-1])
             self.loss = CrossEntropyLoss() if num_classes else L2NormLoss()
-        self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
         return self.output(self.hidden(x))
@@ -142,36 +132,33 @@ class NeuralNetworks(ObservableModel):
         """Activations of the last hidden layer, ``(N, hidden_dims[-1])``."""
         return self._batched(self.hidden, observed_arr, batch_size)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        for name in ("y", "test_y"):
-            y = getattr(iteratable_data, name, None)
+    def check_data(self, data: IteratableData) -> None:
+        super().check_data(data)
+        for name, (_, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
             if y is None:
-                if name == "y" and hasattr(iteratable_data, "y"):
-                    raise ValueError("NeuralNetworks needs targets: the iterator has no y")
-                continue
-            if self.num_classes:
-                labels = y.asnumpy()
-                if labels.ndim != 1:
-                    raise ValueError(f"{name} must be class labels of shape (N,), got shape {labels.shape}")
-                if labels.min() < 0 or labels.max() >= self.num_classes or (labels != np.round(labels)).any():
-                    raise ValueError(f"{name} holds labels outside 0..{self.num_classes - 1} "
-                                     f"(min {labels.min():g}, max {labels.max():g})")
+                if name == "y":
+                    raise ValueError(f"{type(self).__name__} needs targets: the data has no y")
+            elif self.num_classes:
+                check_labels(y, self.num_classes, name)
             else:
                 check_feature_shape(tuple(y.shape[1:]), (self.output_dim,), name)
 
-    def epoch_metrics(self, iteratable_data: IteratableData) -> Dict[str, float]:
-        """Test accuracy per epoch for a classifier (one host sync per epoch)."""
-        if not self.num_classes or getattr(iteratable_data, "test_y", None) is None:
-            return {}
-        correct = None
-        for x, y in iteratable_data.test_batches():
-            x, y = x.as_in_context(self.ctx[0]), y.as_in_context(self.ctx[0])
-            hits = (mx.nd.argmax(self(x), axis=1) == y).sum()
-            correct = hits if correct is None else correct + hits
-        return {"test_accuracy": float(correct.asscalar()) / iteratable_data.n_test}
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
+        """Summed loss and, for a classifier with labels, the number of correct predictions
+        (`training.fit` records ``test_loss`` and ``test_accuracy``)."""
+        device = self.ctx[0]
+        x = x.as_in_context(device)
+        if y is None:
+            return super().test_step(x, y)
+        y = y.as_in_context(device)
+        out = self(x)
+        result = {"loss": self.loss(out, y).sum()}
+        if self.num_classes:
+            result["accuracy"] = (mx.nd.argmax(out, axis=1) == y.reshape((-1,))).sum()
+        return result
 
 
+@not_registered("a building block of AutoEncoder (no training loop of its own); AutoEncoder is registered")
 class DenseEncoder(gluon.HybridBlock):
     """The encoding half of `AutoEncoder`: ``dims[0] -> dims[1] -> ... -> dims[-1]``."""
 
@@ -190,6 +177,7 @@ class DenseEncoder(gluon.HybridBlock):
         return h
 
 
+@not_registered("a building block of AutoEncoder (no training loop of its own); AutoEncoder is registered")
 class DenseDecoder(gluon.HybridBlock):
     """The decoding half of `AutoEncoder`: ``dims[-1] -> ... -> dims[0]``.
 
@@ -308,10 +296,17 @@ class AutoEncoder(ObservableModel):
             self.decoder = DenseDecoder(dims, activation, output_activation,
                                         tied_to=self.encoder if tied_weights else None)
             self.loss = L2NormLoss()
-        self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
         return F.reshape_like(self.decoder(self.encoder(x)), x)
+
+    def check_data(self, data: IteratableData) -> None:
+        super().check_data(data)
+        if self.decoder.output_activation == "sigmoid":
+            # A sigmoid reconstruction lives in (0, 1): targets outside it cannot be learned.
+            for name, (x, y) in (("x", data.training_arrays()), ("test x", data.test_arrays())):
+                target = y if y is not None and x is not None and y.shape == x.shape else x
+                check_unit_range(target, name, "an AutoEncoder with output_activation='sigmoid' (the default)")
 
     def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         target = y if y is not None and y.shape == x.shape else x

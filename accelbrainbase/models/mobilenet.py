@@ -1,4 +1,5 @@
-"""MobileNetV2 from gluoncv's model zoo wrapped as an ObservableData (SPEC §6.2)."""
+"""MobileNetV2 from gluoncv's model zoo wrapped as an `ObservableModel`: a classifier (with
+``test_accuracy`` like `NeuralNetworks`), a regressor, or a Q-network."""
 from __future__ import annotations
 
 from typing import Any, Dict, Optional
@@ -87,7 +88,7 @@ class MobileNetV2(NeuralNetworks):
             self.net = get_model(f"mobilenetv2_{self.multiplier}", pretrained=False,
                                  classes=num_classes or output_dim)
             self.loss = CrossEntropyLoss() if num_classes else L2NormLoss()
-        self._finish_init()
+        self.initialize_parameters()
         # The zoo's layers infer their input channels at the first call: make every shape concrete
         # now, so save/load and parameter checks see real shapes.
         self.net(mx.nd.zeros((1, int(in_channels), 32, 32), ctx=self.ctx[0]))
