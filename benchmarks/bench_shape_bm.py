@@ -73,7 +73,7 @@ def run(quick: bool = False) -> List[Table]:
     hybrid_model = make()
     hybrid = train_rate(hybrid_model, it)
     imperative_model = make()
-    imperative_model._views.step.hybridize(active=False)
+    imperative_model._training_step().hybridize(active=False)
     imperative = train_rate(imperative_model, it)
     dbm = DeepBoltzmannMachines([1024, 400, 50], pretrain_epochs=0, fantasy_particles=50, gibbs_steps=2,
                                 learning_rate=0.02, seed=0)

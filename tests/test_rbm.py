@@ -12,7 +12,7 @@ from accelbrainbase.data import ArrayIterator
 from accelbrainbase.models import RestrictedBoltzmannMachines
 from accelbrainbase.models.partition import ais_betas, log_mean_exp, logsumexp_binary_states
 
-INDEPENDENT_PIXELS_LL = -24.6  # SPEC §6.1: independent Bernoulli pixels on binarized digits
+INDEPENDENT_PIXELS_LL = -24.6  # independent Bernoulli pixels on binarized digits (the README's baseline)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +128,11 @@ def test_digits_test_log_likelihood_beats_the_target_and_scikit_learn(digits_rbm
     peer_ll = twin.log_likelihood(x_test).mean()
     assert ll > peer_ll + 0.5, (ll, peer_ll)  # the peer reaches -20.2 at best here
     assert peer_ll > INDEPENDENT_PIXELS_LL - 1.0
-    # Per-epoch metrics were tracked and improved.
-    pll = digits_rbm.history["pseudo_log_likelihood"]
-    assert pll[-1] > pll[0] and digits_rbm.loss_arr[-1, 1] < digits_rbm.loss_arr[0, 1]
+    # Per-epoch metrics were tracked and improved: pseudo-likelihoods of training and held-out data.
+    for key in ("pseudo_log_likelihood", "test_pseudo_log_likelihood"):
+        pll = digits_rbm.history[key]
+        assert len(pll) == 50 and np.isfinite(pll).all() and pll[-1] > pll[0], key
+    assert digits_rbm.loss_arr[-1, 1] < digits_rbm.loss_arr[0, 1]
 
 
 @pytest.mark.slow
@@ -218,6 +220,20 @@ def test_bad_calls_are_refused():
         rbm.sample(0)
 
 
+def test_bernoulli_units_refuse_data_outside_the_unit_interval():
+    rbm = RestrictedBoltzmannMachines(4, 3, seed=0)
+    x = np.random.RandomState(0).rand(20, 4).astype(np.float32)
+    with pytest.raises(ValueError, match=r"x holds values in \[5, 252\].*Bernoulli visible units"):
+        rbm.learn(ArrayIterator(np.round(x * 255), batch_size=10, epochs=1), verbose=False)
+    with pytest.raises(ValueError, match=r"test x holds values in \[-0.98121, -0.0116262\].*Bernoulli visible units"):
+        rbm.learn(ArrayIterator(x, test_x=x - 1, batch_size=10, epochs=1), verbose=False)
+    assert len(rbm.history) == 0  # refused before any work
+    # Gaussian visible units take real values.
+    gaussian = RestrictedBoltzmannMachines(4, 3, visible_type="gaussian", seed=0)
+    gaussian.learn(ArrayIterator(x * 255 - 100, batch_size=10, epochs=1), verbose=False)
+    assert "pseudo_log_likelihood" not in gaussian.history and np.isfinite(gaussian.loss_arr[:, 0]).all()
+
+
 def test_visible_biases_start_at_the_data_log_odds_only_when_fresh(tmp_path):
     x = (np.random.RandomState(0).rand(200, 5) < [[0.1, 0.3, 0.5, 0.7, 0.9]]).astype(np.float32)
     rbm = RestrictedBoltzmannMachines(5, 3, learning_rate=1e-6, seed=0)
@@ -262,3 +278,20 @@ def test_rbm_features_classify_nudged_digits():
     best_c = max([10, 30, 100], key=lambda c: LogisticRegression(C=c, max_iter=2000).fit(fit_f, fit_y).score(val_f, val_y))
     accuracy = LogisticRegression(C=best_c, max_iter=2000).fit(features_train, y_train).score(features_test, y_test)
     assert accuracy >= 0.945, (accuracy, best_c)
+
+
+def test_log_z_is_kept_until_the_parameters_change():
+    import time
+
+    x = (np.random.RandomState(0).rand(200, 16) > 0.5).astype(np.float32)
+    rbm = RestrictedBoltzmannMachines(16, 24, seed=0).learn(x, epochs=2, verbose=0)  # H > 20: AIS
+    start = time.perf_counter()
+    first = rbm.log_likelihood(x[:5], betas=2000)
+    slow = time.perf_counter() - start
+    start = time.perf_counter()
+    again = rbm.log_likelihood(x[:5], betas=2000)
+    fast = time.perf_counter() - start
+    np.testing.assert_array_equal(first, again)
+    assert fast < 0.05 < slow, (fast, slow)
+    rbm.learn(x, epochs=1, verbose=0)
+    assert not np.allclose(rbm.log_likelihood(x[:5], betas=2000), first)

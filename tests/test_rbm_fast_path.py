@@ -14,7 +14,8 @@ import pytest
 
 from accelbrainbase.data import ArrayIterator
 from accelbrainbase.models import RestrictedBoltzmannMachines
-from accelbrainbase.models.rbm import _noise_counts
+from accelbrainbase.gluon_internals import optimizer_of, structural_params, updaters_of
+from accelbrainbase.models.rbm import noise_counts
 
 
 class _SameNoise:
@@ -26,7 +27,7 @@ class _SameNoise:
 
     def __call__(self, n, batch_size, device):
         rbm = self.rbm
-        n_h, n_v = _noise_counts(rbm.k, rbm.persistent)
+        n_h, n_v = noise_counts(rbm.k, rbm.persistent)
         hidden, visible = [], []
         for t in range(self.batch, self.batch + n):
             rng = np.random.RandomState(t)
@@ -58,8 +59,8 @@ def _train(fused_batches, epochs=3, batch_size=20, lr_step=None, clip_norm=None,
     it = ArrayIterator(x, batch_size=batch_size, epochs=epochs, seed=0)
     scheduler = None if lr_step is None else mx.lr_scheduler.FactorScheduler(step=lr_step, factor=0.7)
     rbm.learn(it, verbose=False, lr_scheduler=scheduler, clip_norm=clip_norm)
-    params = {name: p.data().asnumpy() for name, p in rbm._collect_params_with_prefix().items()}
-    updater = rbm.trainer._updaters[0]
+    params = {name: p.data().asnumpy() for name, p in structural_params(rbm).items()}
+    updater = updaters_of(rbm.trainers["model"])[0]
     states = {i: s.asnumpy() for i, s in updater.states.items() if s is not None}
     return rbm, params, states, noise
 
@@ -95,9 +96,26 @@ def test_fused_epochs_make_the_per_batch_updates(kwargs, lr_step):
         np.testing.assert_allclose(fused_states[index], plain_states[index], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(fused.loss_arr[:, 0], plain.loss_arr[:, 0], rtol=1e-5)
     # The optimizer's bookkeeping (update counts drive the lr schedule and go into checkpoints).
-    assert fused.trainer._optimizer.num_update == plain.trainer._optimizer.num_update == 36
+    assert optimizer_of(fused.trainers["model"]).num_update == optimizer_of(plain.trainers["model"]).num_update == 36
     if kwargs.get("persistent"):
         np.testing.assert_allclose(fused._chains[0].asnumpy(), plain._chains[0].asnumpy(), atol=1e-6)
+
+
+def test_both_paths_report_the_same_epoch_figures():
+    # Reconstruction errors and the pseudo-log-likelihoods of training and held-out data.
+    histories = []
+    for fused_batches in (4, 0):
+        rbm = RestrictedBoltzmannMachines(12, 7, seed=0, learning_rate=0.05)
+        rbm.fused_batches = fused_batches
+        rbm._noise_source = _SameNoise(rbm)
+        x = _data(False)
+        rbm.learn(ArrayIterator(x[:200], test_x=x[200:], batch_size=20, epochs=3, seed=0), verbose=False)
+        histories.append(rbm.history)
+    fused, plain = histories
+    assert fused.keys() == plain.keys() == ["pseudo_log_likelihood", "test_loss", "test_pseudo_log_likelihood",
+                                            "train_loss"]
+    for key in plain.keys():
+        np.testing.assert_allclose(fused[key], plain[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 def test_direct_per_batch_update_is_the_trainer_update():
@@ -133,8 +151,9 @@ def test_large_models_take_the_per_batch_path():
     assert set(noise.calls) == {1}
 
 
+@pytest.mark.parametrize("schedule", [False, True], ids=["constant-lr", "lr-schedule"])
 @pytest.mark.parametrize("persistent", [False, True])
-def test_resume_from_a_checkpoint_continues_the_fused_run(tmp_path, persistent):
+def test_resume_from_a_checkpoint_continues_the_fused_run(tmp_path, persistent, schedule):
     # PCD: the checkpoint keeps the persistent chains, so the resumed run is the uninterrupted one.
     x = _data(False)
 
@@ -142,7 +161,7 @@ def test_resume_from_a_checkpoint_continues_the_fused_run(tmp_path, persistent):
         rbm = RestrictedBoltzmannMachines(12, 7, seed=0, learning_rate=0.05, persistent=persistent)
         rbm.learn(ArrayIterator(x, batch_size=20, epochs=epochs, seed=0), verbose=False,
                   checkpoint_dir=str(tmp_path / ("resumed" if resume else "straight")), resume=resume,
-                  lr_scheduler=mx.lr_scheduler.FactorScheduler(step=20, factor=0.9))
+                  lr_scheduler=mx.lr_scheduler.FactorScheduler(step=20, factor=0.9) if schedule else None)
         return rbm
 
     # Ten epochs cut after five: by then the weights have grown enough for the chains to matter
@@ -153,4 +172,4 @@ def test_resume_from_a_checkpoint_continues_the_fused_run(tmp_path, persistent):
     for name in ("weight", "visible_bias", "hidden_bias"):
         np.testing.assert_allclose(getattr(resumed, name).data().asnumpy(),
                                    getattr(straight, name).data().asnumpy(), rtol=1e-6, atol=1e-7)
-    assert resumed.trainer._optimizer.num_update == straight.trainer._optimizer.num_update
+    assert optimizer_of(resumed.trainers["model"]).num_update == optimizer_of(straight.trainers["model"]).num_update

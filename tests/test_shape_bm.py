@@ -13,7 +13,13 @@ from accelbrainbase.demo.shape_bm import (BLOCK_POSITIONS, inpainting_accuracy, 
 from accelbrainbase.models import DeepBoltzmannMachines, ShapeBoltzmannMachine
 from accelbrainbase.models.shape_bm import patch_geometry
 
-from .test_contract import _build
+from accelbrainbase.registry import model_entry
+
+
+def _example(seed=0):
+    """The registry's small Shape-BM (8x8 rectangles) and its data."""
+    kwargs, x, _ = model_entry("shape_bm").example(np.random.RandomState(0))
+    return ShapeBoltzmannMachine(**kwargs, seed=seed), x, kwargs
 
 
 def _random_model(seed=0, **kwargs):
@@ -90,9 +96,9 @@ def test_training_gradient_is_the_dbm_gradient_summed_over_the_patches():
     v0 = mx.nd.array((np.random.RandomState(2).rand(4, 48) > 0.5).astype(np.float32))
     chain = mx.nd.array((np.random.RandomState(3).rand(7, 48 + 2) > 0.5).astype(np.float32))
     mx.random.seed(5)
-    ours = [o.asnumpy() for o in sbm._views.step(v0, chain)]
+    ours = [o.asnumpy() for o in sbm._training_step()(v0, chain)]
     mx.random.seed(5)
-    theirs = [o.asnumpy() for o in dbm._views.step(v0, chain)]
+    theirs = [o.asnumpy() for o in dbm._training_step()(v0, chain)]
     np.testing.assert_array_equal(ours[-2], theirs[-2])  # the same chain moves: the same model
     full = theirs[0].reshape(4, 3, 48)
     folded = sum(full[p][:, sbm._gather[p]] for p in range(4))  # d/dW1 of the tied copies
@@ -136,14 +142,35 @@ def test_bad_arguments_and_data_are_refused():
     sbm = ShapeBoltzmannMachine(8, 8, overlap_n=2, patch_hidden_dim=2, top_hidden_dim=2, pretrain_epochs=1)
     with pytest.raises(ValueError, match=r"\(8, 8\)"):
         sbm.learn(ArrayIterator(np.zeros((10, 8, 6), dtype=np.float32), batch_size=5, epochs=1))
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"x holds values in \[2, 2\].*Bernoulli visible units"):
         sbm.learn(ArrayIterator(np.full((10, 8, 8), 2.0, dtype=np.float32), batch_size=5, epochs=1))
     with pytest.raises(ValueError, match="layer"):
         sbm.extract_feature_points(np.zeros((2, 8, 8)), layer=3)
 
 
+def test_a_shape_bm_is_a_dbm_with_its_chains_in_its_state():
+    sbm, x, kwargs = _example(seed=0)
+    assert isinstance(sbm, DeepBoltzmannMachines)
+    sbm.learn(ArrayIterator(x, batch_size=10, epochs=1, seed=0), verbose=False)
+    state = sbm.extra_state()
+    assert state["chain0"].shape == (sbm.fantasy_particles, 64 + sbm.top_hidden_dim)
+    np.testing.assert_array_equal(state["pretrained_layers"], [1, 1])
+    twin = ShapeBoltzmannMachine(**kwargs, seed=1)
+    twin.load_state_dict(sbm.state_dict())
+    np.testing.assert_array_equal(twin._chains[0].asnumpy(), sbm._chains[0].asnumpy())
+    # The DBM's likelihood tools work on the expanded weights.
+    log_z = sbm.log_partition("ais", chains=20, betas=200)
+    bound = sbm.variational_lower_bound(x[:5], log_z=log_z)
+    assert np.isfinite(log_z) and bound.shape == (5,) and (bound < 0).all()
+    assert sbm.decode(sbm.encode(x[:3])).shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="shares its weights"):
+        sbm.load_pretrained(1, sbm)
+    with pytest.raises(TypeError, match="from_rbms"):
+        ShapeBoltzmannMachine.from_rbms([])
+
+
 def test_pretraining_runs_once_and_a_loaded_model_is_not_pretrained_again(tmp_path):
-    sbm, x, _ = _build("shape_bm", seed=0)
+    sbm, x, _ = _example(seed=0)
     sbm.learn(ArrayIterator(x, batch_size=10, epochs=1, seed=0), verbose=False)
     assert len(sbm.pretrain_histories) == 2  # the patch RBM and the top RBM
     w1 = sbm.weight1.data().asnumpy()

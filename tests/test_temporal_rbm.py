@@ -8,6 +8,7 @@ import pytest
 
 from accelbrainbase.data import ArrayIterator
 from accelbrainbase.data import chord_rolls, next_frame_baselines
+from accelbrainbase.gluon_internals import structural_params
 from accelbrainbase.models import LSTMRTRBM, RNNRBM, RTRBM, RestrictedBoltzmannMachines
 
 MODELS = {"rtrbm": RTRBM, "rnn_rbm": RNNRBM, "lstm_rtrbm": LSTMRTRBM}
@@ -20,7 +21,7 @@ def _sigmoid(z):
 
 def _numpy_reference(model, x):
     """Per-step hidden probabilities and mean-field reconstructions from the definitions, in numpy."""
-    p = {name: param.data().asnumpy().astype(np.float64) for name, param in model._reg_params.items()}
+    p = {name: param.data().asnumpy().astype(np.float64) for name, param in structural_params(model).items()}
     n, steps, _ = x.shape
     u = np.tile(p["initial_state"], (n, 1))
     cell = np.zeros_like(u)
@@ -150,6 +151,8 @@ def test_bad_input_is_refused(small_models, rolls):
         model.extract_feature_points(np.full((1, 2, 30), np.nan, dtype=np.float32))
     with pytest.raises(ValueError, match=r"expects \(.\*., 30\)"):
         model.learn(ArrayIterator(np.zeros((4, 3, 12), dtype=np.float32), batch_size=2, epochs=1))
+    with pytest.raises(ValueError, match=r"x holds values in \[0, 2\].*Bernoulli visible units"):
+        model.learn(ArrayIterator(rolls[0][:4] * 2, batch_size=2, epochs=1))
     with pytest.raises(ValueError, match="k"):
         RTRBM(30, 8, k=0)
     with pytest.raises(ValueError, match="positive"):

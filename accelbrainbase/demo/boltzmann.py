@@ -37,7 +37,8 @@ def section(out_dir: str, quick: bool) -> List[str]:
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     epochs_axis = np.arange(1, len(rbm.loss_arr) + 1)
-    axes[0].plot(epochs_axis, rbm.history["pseudo_log_likelihood"], label="pseudo-log-likelihood (test)")
+    axes[0].plot(epochs_axis, rbm.history["pseudo_log_likelihood"], label="pseudo-log-likelihood (train)")
+    axes[0].plot(epochs_axis, rbm.history["test_pseudo_log_likelihood"], label="pseudo-log-likelihood (test)")
     axes[0].set(title="RBM 64-16 on binarized digits", xlabel="epoch", ylabel="nats")
     axes[0].legend(fontsize=8)
     image_grid(axes[1], rbm.weight.data(ctx).asnumpy(), 4, 4, "filters (rows of W)", cmap="RdBu")

@@ -11,13 +11,19 @@ Given its two neighbours a layer is a set of independent Bernoulli units, so the
 conditionally independent given the even ones and vice versa. Everything here uses that split:
 block Gibbs sweeps (odd layers, then even layers), mean-field coordinate ascent in the same order,
 exact partition functions that enumerate the odd layers and sum out the even ones analytically, and
-annealed importance sampling (AIS) on the marginal of the odd layers.
+annealed importance sampling (AIS) on the marginal of the odd layers (the bipartite view and the
+mean-field pieces are in `models.boltzmann`).
+
+A subclass with structured weights (the Shape-BM's shared patch weights, `models.shape_bm`) stores
+fewer numbers than the full ``W_l`` and says how to expand them: `stored_weight_shape`,
+`expand_weights`, `fold_weight_gradients` and `graph_parameters` are the hooks; everything else -
+training, persistent chains, pre-training state, mean field, sampling, likelihoods - is this
+class's.
 """
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -25,12 +31,16 @@ from mxnet import gluon
 
 from ..checks import check_array, check_feature_shape
 from ..context import CtxLike, derive_seed, split_batch
+from ..gluon_internals import mark_fresh_gradients, structural_params
 from ..interfaces import IteratableData
 from ..registry import register_model
-from ..training import CHECKPOINT_FILE, apply_gradients
+from ..training import TaskProgress, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
-from .partition import ais_betas, log_mean_exp, split_betas
-from .rbm import RestrictedBoltzmannMachines, _bernoulli, _PersistentChains, _sigmoid
+from .boltzmann import (BipartiteLayout, Coupling, DBMView, GraphCache, PersistentChains, bernoulli,
+                        check_bernoulli_data, gibbs_sweep, layer_parameters, log_odds, mean_field, odd_given_even,
+                        reconstruction, sigmoid, split_layers, up_pass)
+from .partition import LogPartitionCache, ais_betas, cache_key, log_mean_exp, split_betas
+from .rbm import RestrictedBoltzmannMachines
 
 __all__ = ["DeepBoltzmannMachines"]
 
@@ -40,140 +50,8 @@ logger = logging.getLogger("accelbrainbase")
 _MAX_ENUMERATED_UNITS = 20
 
 
-# ---------------------------------------------------------------------------- graph helpers
-class _Layout:
-    """The DBM as a bipartite graph: the odd layers ``(h_1, h_3, ...)`` and the even layers
-    ``(v, h_2, ...)`` form two vectors, coupled by one block matrix ``W_oe`` (odd x even) whose
-    blocks are the ``W_l`` (or their transposes) and zeros between layers that are not adjacent.
-    A block Gibbs sweep or a mean-field sweep is then two products, whatever the depth (for two
-    hidden layers there is no zero block at all), which keeps the operator count per graph low
-    (MXNet's per-operator cost dominates small models, SPEC §7)."""
-
-    def __init__(self, dims: Sequence[int]) -> None:
-        self.dims = tuple(dims)
-        self.top = len(dims) - 1
-        self.odd = list(range(1, self.top + 1, 2))
-        self.even = list(range(0, self.top + 1, 2))
-        self.offset: Dict[int, int] = {}
-        for group in (self.odd, self.even):
-            position = 0
-            for layer in group:
-                self.offset[layer] = position
-                position += dims[layer]
-        self.n_odd = sum(dims[l] for l in self.odd)
-        self.n_even = sum(dims[l] for l in self.even)
-        self.n_visible = dims[0]
-
-
-def _concat(F: Any, parts: Sequence[Any], dim: int) -> Any:
-    return parts[0] if len(parts) == 1 else F.concat(*parts, dim=dim)
-
-
-def _unpack(params: Dict[str, Any], num_layers: int) -> Tuple[List[Any], List[Any]]:
-    """``([None, W_1..W_L], [b_0..b_L])`` from the keyword parameters of a ``hybrid_forward``."""
-    weights = [None] + [params[f"weight{l}"] for l in range(1, num_layers + 1)]
-    biases = [params[f"bias{l}"] for l in range(num_layers + 1)]
-    return weights, biases
-
-
-class _Coupling:
-    """What a graph call derives once from the parameters: ``W_oe`` (odd x even), its transpose,
-    the odd and even bias vectors, and the blocks touching ``v`` (clamped in the positive phase)."""
-
-    def __init__(self, F: Any, params: Dict[str, Any], lay: _Layout) -> None:
-        weights, biases = _unpack(params, lay.top)
-        rows = []
-        for k in lay.odd:
-            blocks = []
-            for j in lay.even:
-                if j == k - 1:
-                    blocks.append(weights[k])
-                elif j == k + 1:
-                    blocks.append(F.transpose(weights[j]))
-                else:  # layers two apart do not interact
-                    blocks.append(F.broadcast_mul(F.zeros_like(biases[k]).reshape((-1, 1)),
-                                                  F.zeros_like(biases[j]).reshape((1, -1))))
-            rows.append(_concat(F, blocks, 1))
-        v = lay.n_visible
-        self.weights, self.biases = weights, biases
-        self.w_oe = _concat(F, rows, 0)                                      # (O, E)
-        self.w_eo = F.transpose(self.w_oe)                                    # (E, O)
-        self.b_o = _concat(F, [biases[l] for l in lay.odd], 0)
-        self.b_e = _concat(F, [biases[l] for l in lay.even], 0)
-        self.w_o_v = F.slice_axis(self.w_oe, axis=1, begin=0, end=v)          # (O, V)
-        self.w_o_eh = F.slice_axis(self.w_oe, axis=1, begin=v, end=None)      # (O, E - V)
-        self.w_v_o = F.slice_axis(self.w_eo, axis=0, begin=0, end=v)          # (V, O)
-        self.w_eh_o = F.slice_axis(self.w_eo, axis=0, begin=v, end=None)      # (E - V, O)
-        self.b_eh = F.slice_axis(self.b_e, axis=0, begin=v, end=None)
-
-
-def _up_pass(F: Any, v: Any, weights: List[Any], biases: List[Any], dims: Sequence[int]) -> List[Any]:
-    """One deterministic bottom-up pass ``[v, mu_1, ..., mu_L]`` with the input of every layer but
-    the top doubled: it stands in for the missing top-down input (the recognition pass of
-    Salakhutdinov & Hinton 2009 and the up-pass of the pre-training RBMs)."""
-    top = len(dims) - 1
-    mus = [v]
-    for layer in range(1, top + 1):
-        below = mus[-1] * 2.0 if layer < top else mus[-1]
-        mus.append(_sigmoid(F, F.FullyConnected(below, weights[layer], biases[layer], num_hidden=dims[layer])))
-    return mus
-
-
-def _mean_field(F: Any, v: Any, c: _Coupling, lay: _Layout, steps: int) -> Tuple[Any, Any]:
-    """Mean-field posteriors after ``steps`` sweeps started from `_up_pass`: ``(odd, even_hidden)``
-    vectors ``(N, O)`` and ``(N, E - V)``.
-
-    A sweep updates the odd layers given the even ones, then the even hidden layers given the odd
-    ones: each half-sweep is an exact coordinate ascent step of the variational bound, so the bound
-    never decreases (Salakhutdinov & Hinton 2009).
-    """
-    mus = _up_pass(F, v, c.weights, c.biases, lay.dims)
-    odd = _concat(F, [mus[l] for l in lay.odd], 1)
-    even_hidden = _concat(F, [mus[l] for l in lay.even[1:]], 1)
-    drive = F.FullyConnected(v, c.w_o_v, c.b_o, num_hidden=lay.n_odd)  # v is clamped: once
-    for _ in range(steps):
-        odd = _sigmoid(F, drive + F.FullyConnected(even_hidden, c.w_o_eh, no_bias=True, num_hidden=lay.n_odd))
-        even_hidden = _sigmoid(F, F.FullyConnected(odd, c.w_eh_o, c.b_eh, num_hidden=lay.n_even - lay.n_visible))
-    return odd, even_hidden
-
-
-def _reconstruction(F: Any, odd: Any, c: _Coupling, lay: _Layout) -> Any:
-    """``p(v = 1 | h_1)`` for the odd vector (only ``h_1`` touches ``v``)."""
-    return _sigmoid(F, F.FullyConnected(odd, c.w_v_o, c.biases[0], num_hidden=lay.n_visible))
-
-
-def _odd_given_even(F: Any, even: Any, c: _Coupling, lay: _Layout) -> Any:
-    return _sigmoid(F, F.FullyConnected(even, c.w_oe, c.b_o, num_hidden=lay.n_odd))
-
-
-def _gibbs_sweep(F: Any, even: Any, c: _Coupling, lay: _Layout) -> Tuple[Any, Any, Any]:
-    """One block Gibbs sweep from the even vector: odd layers given even ones, then even layers
-    (``v`` included) given odd ones. Returns ``(odd, even, p(even | odd))``."""
-    odd = _bernoulli(F, _odd_given_even(F, even, c, lay))
-    p_even = _sigmoid(F, F.FullyConnected(odd, c.w_eo, c.b_e, num_hidden=lay.n_even))
-    return odd, _bernoulli(F, p_even), p_even
-
-
-def _split(F: Any, vector: Any, layers: Sequence[int], lay: _Layout) -> List[Any]:
-    """The per-layer pieces of an odd or even vector ``(N, O or E)``."""
-    return [F.slice_axis(vector, axis=1, begin=lay.offset[l], end=lay.offset[l] + lay.dims[l]) for l in layers]
-
-
-class _ParameterView(gluon.HybridBlock):
-    """Computes with the parameters of a DBM (shared, not copied), so each graph the DBM needs
-    (training step, mean field, Gibbs sweep, AIS) is compiled on its own. Views are not children of
-    the DBM: its saved files hold each parameter once."""
-
-    def __init__(self, dbm: "DeepBoltzmannMachines") -> None:
-        super().__init__()
-        self.layout = _Layout(dbm.layer_dims)
-        for name in dbm._param_names:
-            param = getattr(dbm, name)
-            setattr(self, name, param)
-            self.params.update({param.name: param})
-
-
-class _TrainingStep(_ParameterView):
+# ---------------------------------------------------------------------------- compiled graphs
+class _TrainingStep(DBMView):
     """One joint-training gradient of a mini-batch.
 
     Positive phase: ``mean_field_steps`` mean-field sweeps on the data. Negative phase:
@@ -188,19 +66,20 @@ class _TrainingStep(_ParameterView):
     """
 
     def __init__(self, dbm: "DeepBoltzmannMachines") -> None:
-        super().__init__(dbm)
+        super().__init__(dbm, kind="step")
         self.mean_field_steps, self.gibbs_steps = dbm.mean_field_steps, dbm.gibbs_steps
+        self.fold = dbm.fold_weight_gradients  # a bound method: not a Block, so not a child
 
     def hybrid_forward(self, F, v0, chain, **params):  # noqa: D102
         lay = self.layout
-        c = _Coupling(F, params, lay)
-        odd_mu, even_hidden_mu = _mean_field(F, v0, c, lay, self.mean_field_steps)
-        error = F.sum(F.mean(F.square(v0 - _reconstruction(F, odd_mu, c, lay)), axis=1))
+        c = self.coupling(F, params)
+        odd_mu, even_hidden_mu = mean_field(F, v0, c, lay, self.mean_field_steps)
+        error = F.sum(F.mean(F.square(v0 - reconstruction(F, odd_mu, c, lay)), axis=1))
 
         even = chain
         for _ in range(self.gibbs_steps):
-            _, even, _ = _gibbs_sweep(F, even, c, lay)
-        odd = _odd_given_even(F, even, c, lay)
+            _, even, _ = gibbs_sweep(F, even, c, lay)
+        odd = odd_given_even(F, even, c, lay)
 
         # batch size / number of chains, as a (1, 1) array: the chains estimate an expectation,
         # the data term is a sum over the batch.
@@ -219,15 +98,16 @@ class _TrainingStep(_ParameterView):
             block = F.slice(grad, begin=(lay.offset[o], lay.offset[e]),
                             end=(lay.offset[o] + lay.dims[o], lay.offset[e] + lay.dims[e]))
             grad_weights.append(block if layer % 2 else F.transpose(block))
+        grad_weights = self.fold(F, grad_weights, params)
         grad_odd = F.sum(odd_scaled, axis=0) - F.sum(odd_mu, axis=0)
         grad_even = F.sum(F.broadcast_mul(even, ratio), axis=0) - F.sum(even_mu, axis=0)
-        pieces = dict(zip(lay.odd, _split(F, grad_odd.reshape((1, -1)), lay.odd, lay)))
-        pieces.update(zip(lay.even, _split(F, grad_even.reshape((1, -1)), lay.even, lay)))
+        pieces = dict(zip(lay.odd, split_layers(F, grad_odd.reshape((1, -1)), lay.odd, lay)))
+        pieces.update(zip(lay.even, split_layers(F, grad_even.reshape((1, -1)), lay.even, lay)))
         grad_biases = [pieces[l].reshape((-1,)) for l in range(lay.top + 1)]
         return tuple(grad_weights + grad_biases + [F.BlockGrad(even), error])
 
 
-class _MeanField(_ParameterView):
+class _MeanField(DBMView):
     """Mean-field posteriors ``(mu_1, ..., mu_L)`` of a batch (``steps`` sweeps) and the
     reconstruction ``p(v | mu_1)``."""
 
@@ -237,26 +117,26 @@ class _MeanField(_ParameterView):
 
     def hybrid_forward(self, F, v, **params):  # noqa: D102
         lay = self.layout
-        c = _Coupling(F, params, lay)
-        odd, even_hidden = _mean_field(F, v, c, lay, self.steps)
-        mus = dict(zip(lay.odd, _split(F, odd, lay.odd, lay)))
+        c = self.coupling(F, params)
+        odd, even_hidden = mean_field(F, v, c, lay, self.steps)
+        mus = dict(zip(lay.odd, split_layers(F, odd, lay.odd, lay)))
         # The even-hidden vector starts at h_2: shift the offsets by V.
         for layer in lay.even[1:]:
             start = lay.offset[layer] - lay.n_visible
             mus[layer] = F.slice_axis(even_hidden, axis=1, begin=start, end=start + lay.dims[layer])
-        return tuple(mus[l] for l in range(1, lay.top + 1)) + (_reconstruction(F, odd, c, lay),)
+        return tuple(mus[l] for l in range(1, lay.top + 1)) + (reconstruction(F, odd, c, lay),)
 
 
-class _Gibbs(_ParameterView):
+class _Gibbs(DBMView):
     """One block Gibbs sweep of the whole DBM: even vector in, ``(even vector, p(v | h_1))`` out."""
 
     def hybrid_forward(self, F, even, **params):  # noqa: D102
         lay = self.layout
-        _, even, p_even = _gibbs_sweep(F, even, _Coupling(F, params, lay), lay)
+        _, even, p_even = gibbs_sweep(F, even, self.coupling(F, params), lay)
         return even, F.slice_axis(p_even, axis=1, begin=0, end=lay.n_visible)
 
 
-class _Annealing(_ParameterView):
+class _Annealing(DBMView):
     """A run of AIS transitions over the odd layers, one per row ``(beta_prev, beta)`` of ``betas``
     (all rows inside one graph call, `F.contrib.foreach`).
 
@@ -272,7 +152,7 @@ class _Annealing(_ParameterView):
 
     def hybrid_forward(self, F, betas, log_w, odd, **params):  # noqa: D102
         lay = self.layout
-        c = _Coupling(F, params, lay)
+        c = self.coupling(F, params)
         b_even, b_odd = c.b_e.reshape((1, -1)), c.b_o.reshape((1, -1))
 
         def body(pair, states):
@@ -283,16 +163,16 @@ class _Annealing(_ParameterView):
             pre_prev = F.broadcast_add(F.broadcast_mul(drive, beta_prev), b_even)
             log_w = log_w + F.sum(F.Activation(pre, act_type="softrelu")
                                   - F.Activation(pre_prev, act_type="softrelu"), axis=1)
-            even = _bernoulli(F, _sigmoid(F, pre))
+            even = bernoulli(F, sigmoid(F, pre))
             drive = F.FullyConnected(even, c.w_oe, no_bias=True, num_hidden=lay.n_odd)
-            odd = _bernoulli(F, _sigmoid(F, F.broadcast_add(F.broadcast_mul(drive, beta), b_odd)))
+            odd = bernoulli(F, sigmoid(F, F.broadcast_add(F.broadcast_mul(drive, beta), b_odd)))
             return [], [log_w, odd]
 
         _, (log_w, odd) = F.contrib.foreach(body, betas, [log_w, odd])
         return log_w, odd
 
 
-class _ClampedAnnealing(_ParameterView):
+class _ClampedAnnealing(DBMView):
     """AIS for ``log sum_h exp(-E(v, h))`` with ``v`` clamped (one run of chains per sample).
 
     Given ``v`` the hidden layers form a bipartite model of their own: the odd layers get the extra
@@ -306,7 +186,7 @@ class _ClampedAnnealing(_ParameterView):
 
     def hybrid_forward(self, F, betas, log_w, odd, drive, **params):  # noqa: D102
         lay = self.layout
-        c = _Coupling(F, params, lay)
+        c = self.coupling(F, params)
         b_even_hidden, b_odd = c.b_eh.reshape((1, -1)), c.b_o.reshape((1, -1))
 
         def body(pair, states):
@@ -318,20 +198,13 @@ class _ClampedAnnealing(_ParameterView):
             linear = F.sum(odd * drive, axis=1)
             log_w = log_w + F.broadcast_mul(linear, (beta - beta_prev).reshape((1,))) + F.sum(
                 F.Activation(pre, act_type="softrelu") - F.Activation(pre_prev, act_type="softrelu"), axis=1)
-            even_hidden = _bernoulli(F, _sigmoid(F, pre))
+            even_hidden = bernoulli(F, sigmoid(F, pre))
             interaction = F.FullyConnected(even_hidden, c.w_o_eh, no_bias=True, num_hidden=lay.n_odd) + drive
-            odd = _bernoulli(F, _sigmoid(F, F.broadcast_add(F.broadcast_mul(interaction, beta), b_odd)))
+            odd = bernoulli(F, sigmoid(F, F.broadcast_add(F.broadcast_mul(interaction, beta), b_odd)))
             return [], [log_w, odd]
 
         _, (log_w, odd) = F.contrib.foreach(body, betas, [log_w, odd])
         return log_w, odd
-
-
-class _Graphs:
-    """Holds a DBM's internal graphs out of Gluon's sight (not a list/dict: Gluon would warn)."""
-
-    def __init__(self, **blocks: gluon.HybridBlock) -> None:
-        self.__dict__.update(blocks)
 
 
 # ---------------------------------------------------------------------------- exact sums (numpy)
@@ -365,14 +238,15 @@ def _example(rng: np.random.RandomState):
 
 
 @register_model("dbm", example=_example)
-class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
+class DeepBoltzmannMachines(PersistentChains, ObservableModel):
     """Deep Boltzmann machine with Bernoulli units: greedy pre-training, then joint training with a
     mean-field positive phase and persistent Gibbs chains (Salakhutdinov & Hinton 2009).
 
-    ``learn`` runs two stages:
+    Training runs two stages:
 
-    1. **Greedy layer-wise pre-training** (``pretrain_epochs`` > 0; only for layers whose weights
-       were not already loaded, see `load_pretrained`): one `RestrictedBoltzmannMachines` per layer,
+    1. **Greedy layer-wise pre-training** in `prepare` (before the first epoch of ``learn``;
+       ``pretrain_epochs`` > 0; only for layers whose weights were not already pre-trained or
+       loaded, see `load_pretrained`: a loaded or resumed model keeps its weights): one `RestrictedBoltzmannMachines` per layer,
        trained by CD-``pretrain_k`` on the layer below's up-pass probabilities, with the doubled
        inputs that make the composed model count each input once (Salakhutdinov & Hinton 2009;
        Salakhutdinov & Larochelle 2010 for the middle layers):
@@ -390,7 +264,8 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
        bias, and each intermediate ``b_l`` the mean of the two RBMs' biases for that layer (the
        average of the pre-activations ``2 W_l h_{l-1} + c_l`` and ``2 W_{l+1}^T h_{l+1} + a_l``).
        The RBM of layer ``l + 1`` trains on ``sigm(2 W_l x + b_l)``, the up-pass probabilities of the
-       layer below. The pre-training RBMs' histories are kept in ``pretrain_histories``.
+       layer below. The pre-training RBMs' histories are kept in ``pretrain_histories`` (their
+       progress is logged at INFO level on the ``accelbrainbase`` logger).
 
     2. **Joint training** through `training.fit` (epochs, test pass, checkpoints, callbacks, history):
        per mini-batch, ``mean_field_steps`` mean-field sweeps (started from the doubled up-pass, one
@@ -484,21 +359,18 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         self._param_names: List[str] = []
         for layer in range(1, self.num_layers + 1):
             name = f"weight{layer}"
-            setattr(self, name, self.params.get(name, shape=(dims[layer], dims[layer - 1])))
+            setattr(self, name, self.params.get(name, shape=self.stored_weight_shape(layer)))
             self._param_names.append(name)
         for layer in range(self.num_layers + 1):
             name = f"bias{layer}"
             # Weight decay is a prior on the weights; biases are left free (Hinton 2010 §10).
             setattr(self, name, self.params.get(name, shape=(dims[layer],), init=mx.init.Zero(), wd_mult=0.0))
             self._param_names.append(name)
-        self._layout = _Layout(dims)
-        self._finish_init()
-
-        # Internal graphs (not children: see _ParameterView), always compiled: they run per batch.
-        self._views = _Graphs(step=_TrainingStep(self), gibbs=_Gibbs(self), annealing=_Annealing(self),
-                              clamped_annealing=_ClampedAnnealing(self))
-        for block in self._views.__dict__.values():
-            block.hybridize(static_alloc=True, static_shape=True)
+        self._layout = BipartiteLayout(dims)
+        # Internal graphs (`DBMView` s, not children: the model's files hold each parameter once),
+        # built on first use and always compiled: they run per batch.
+        self._graphs = GraphCache()
+        self._log_z_cache = LogPartitionCache()
         # Per context: the even vector (v, h_2, ...) of the persistent chains.
         self._chains: List[Optional[mx.nd.NDArray]] = [None] * len(self.ctx)
         # Layers (weight indices) whose weights came from pre-training or loading; pre-training
@@ -521,25 +393,61 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
             dims.append(int(d))
         return dims
 
+    # ------------------------------------------------------------------ structured weights (hooks)
+    def stored_weight_shape(self, layer: int) -> Tuple[int, ...]:
+        """Shape of the stored parameter ``weight{layer}``: ``(H_l, H_{l-1})`` here. A subclass with
+        structured weights stores fewer numbers and builds ``W_l`` in `expand_weights`."""
+        return (self.layer_dims[layer], self.layer_dims[layer - 1])
+
+    def graph_parameters(self, kind: str = "inference") -> Dict[str, gluon.Parameter]:
+        """The parameters (by name) the compiled graphs take: ``weight1..``, ``bias0..`` here; a
+        subclass adds what its `expand_weights` (and, for the training ``kind="step"``,
+        `fold_weight_gradients`) read."""
+        return {name: getattr(self, name) for name in self._param_names}
+
+    def expand_weights(self, F: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The DBM's parameters ``weight1..`` ``(H_l, H_{l-1})``, ``bias0..`` from the stored ones
+        (`graph_parameters`), inside a graph (``F`` is ``mx.sym``) or on NDArrays (``mx.nd``): the
+        identity here. The weight-expansion hook of structured DBMs (the Shape-BM)."""
+        return params
+
+    def fold_weight_gradients(self, F: Any, grads: List[Any], params: Mapping[str, Any]) -> List[Any]:
+        """The gradients of the stored weights from those of the expanded ``W_l`` (``[grad W_1,
+        ..., grad W_L]``): the identity here; the chain rule of `expand_weights` in a subclass."""
+        return grads
+
     # ------------------------------------------------------------------ parameters
     def _weights(self, device: mx.Context) -> Tuple[List[Any], List[Any]]:
-        weights = [None] + [getattr(self, f"weight{l}").data(device) for l in range(1, self.num_layers + 1)]
-        biases = [getattr(self, f"bias{l}").data(device) for l in range(self.num_layers + 1)]
-        return weights, biases
+        """``([None, W_1..W_L], [b_0..b_L])`` on ``device`` (expanded: the DBM's view of the model)."""
+        params = {name: p.data(device) for name, p in self.graph_parameters().items()}
+        return layer_parameters(self.expand_weights(mx.nd, params), self.num_layers)
 
     def _numpy_params(self) -> Tuple[List[Optional[np.ndarray]], List[np.ndarray]]:
         weights, biases = self._weights(self.ctx[0])
         return ([None] + [w.asnumpy().astype(np.float64) for w in weights[1:]],
                 [b.asnumpy().astype(np.float64) for b in biases])
 
-    def _params_dict(self) -> Dict[str, mx.gluon.Parameter]:
-        return {name: getattr(self, name) for name in self._param_names}
-
     def hybrid_forward(self, F, x, **params):  # noqa: D102
         lay = self._layout
-        c = _Coupling(F, params, lay)
-        odd, _ = _mean_field(F, x, c, lay, self.mean_field_steps)
-        return _reconstruction(F, odd, c, lay)
+        c = Coupling(F, self.expand_weights(F, params), lay)
+        odd, _ = mean_field(F, x, c, lay, self.mean_field_steps)
+        return reconstruction(F, odd, c, lay)
+
+    def _flat_input(self, observed_arr: Any) -> mx.nd.NDArray:
+        """``observed_arr`` checked against ``input_shape``, as ``(N, V)``."""
+        x = self._as_input(observed_arr)
+        return x.reshape((x.shape[0], -1))
+
+    # The compiled graphs, built on first use.
+    def _training_step(self) -> gluon.HybridBlock:
+        return self._graphs.graph("step", lambda: _TrainingStep(self), static_alloc=True, static_shape=True)
+
+    def _gibbs(self) -> gluon.HybridBlock:
+        return self._graphs.graph("gibbs", lambda: _Gibbs(self), static_alloc=True, static_shape=True)
+
+    def _annealing(self, clamped: bool = False) -> gluon.HybridBlock:
+        build = (lambda: _ClampedAnnealing(self)) if clamped else (lambda: _Annealing(self))
+        return self._graphs.graph(("annealing", clamped), build, static_alloc=True, static_shape=True)
 
     # ------------------------------------------------------------------ transfer learning
     def _check_layer(self, layer: int, low: int = 1) -> int:
@@ -641,66 +549,73 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
     def _mark_all_pretrained(self) -> None:
         self._pretrained_layers = set(range(1, self.num_layers + 1))
         self._bias_parts = {}
-        self._chains = [None] * len(self.ctx)
+        self.reset_chains()
 
     def load_parameters(self, filename: str, *args: Any, **kwargs: Any) -> None:
         """Gluon's ``load_parameters``; the loaded layers count as pre-trained."""
         super().load_parameters(filename, *args, **kwargs)
         self._mark_all_pretrained()
 
-    @classmethod
-    def load(cls, path: str, ctx: CtxLike = None) -> "DeepBoltzmannMachines":
-        """Rebuild a DBM written by ``save`` (see `ObservableModel.load`); it is not pre-trained again."""
-        model = super().load(path, ctx=ctx)
-        model._mark_all_pretrained()
-        return model
+    # ------------------------------------------------------------------ state
+    def extra_state(self) -> Dict[str, np.ndarray]:
+        """The persistent chains (`PersistentChains`) and which layers are pre-trained (a loaded or
+        resumed model is not pre-trained again)."""
+        state = super().extra_state()
+        state["pretrained_layers"] = np.array([float(layer in self._pretrained_layers)
+                                               for layer in range(1, self.num_layers + 1)], dtype=np.float32)
+        return state
+
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
+        state = dict(state)
+        mask = state.pop("pretrained_layers", None)
+        super().set_extra_state(state)
+        layers = range(1, self.num_layers + 1)
+        # A state without the mark comes from trained weights of elsewhere: nothing to pre-train.
+        self._pretrained_layers = set(layers) if mask is None else {
+            layer for layer, done in zip(layers, np.ravel(mask)) if done}
+        self._bias_parts = {}
 
     # ------------------------------------------------------------------ training
-    def learn(self, iteratable_data: IteratableData, **fit_kwargs: Any) -> "DeepBoltzmannMachines":
-        """Greedy pre-training of the layers not yet pre-trained or loaded, then joint training
-        through `training.fit` (``fit_kwargs``: ``epochs``, ``patience``, ``checkpoint_dir``, ...).
+    #: Pre-training batch size when neither ``pretrain_batch_size`` nor the data's is known.
+    default_pretrain_batch_size = 32
 
-        Returns ``self``.
-        """
-        self.check_data(iteratable_data)
-        x = self._training_data(iteratable_data)
-        if x is not None:
-            lo, hi = float(x.min()), float(x.max())
-            if lo < 0 or hi > 1:
-                raise ValueError(f"a Bernoulli DBM models data in [0, 1]; the training data spans [{lo}, {hi}]")
-        checkpoint_dir = fit_kwargs.get("checkpoint_dir")
-        resuming = bool(fit_kwargs.get("resume")) and checkpoint_dir is not None \
-            and os.path.exists(os.path.join(checkpoint_dir, CHECKPOINT_FILE))
-        if x is None and self.pretrain_epochs > 0 and len(self._pretrained_layers) < self.num_layers:
-            logger.warning("%s: the data exposes no arrays (no `x`, no `train_batches`): "
-                           "greedy pre-training is skipped", type(self).__name__)
-        if x is not None and not resuming:
-            if self.pretrain_epochs > 0:
-                self._pretrain(x, iteratable_data, verbose=fit_kwargs.get("verbose", True))
-            elif not self.bias0.data(self.ctx[0]).asnumpy().any():
-                # Visible biases at the log-odds of the pixel means (Hinton 2010 §8).
-                p = np.clip(x.mean(axis=0), 1e-3, 1 - 1e-3)
-                self.bias0.set_data(mx.nd.array(np.log(p / (1 - p))))
-        return super().learn(iteratable_data, **fit_kwargs)
+    def check_data(self, data: IteratableData) -> None:
+        """The per-sample shape and values in [0, 1] (Bernoulli units), training and held-out."""
+        super().check_data(data)
+        check_bernoulli_data(data)
 
-    @staticmethod
-    def _training_data(iteratable_data: IteratableData) -> Optional[np.ndarray]:
-        x = getattr(iteratable_data, "x", None)
-        if isinstance(x, mx.nd.NDArray):
-            return x.asnumpy()
-        if isinstance(x, np.ndarray):
-            return x
-        if hasattr(iteratable_data, "train_batches"):
-            return np.concatenate([b[0].asnumpy() for b in iteratable_data.train_batches(0)], axis=0)
-        return None
+    def prepare(self, data: IteratableData) -> None:
+        """`check_data`, then greedy layer-wise pre-training of the layers not yet pre-trained or
+        loaded (``pretrain_epochs`` > 0) on ``data.training_arrays()``, in batches of
+        ``pretrain_batch_size`` (else ``data.batch_size``, else `default_pretrain_batch_size`);
+        without pre-training, the visible biases start at the data's log-odds while they are zero
+        (Hinton 2010 §8)."""
+        super().prepare(data)
+        pretrain = self.pretrain_epochs > 0 and len(self._pretrained_layers) < self.num_layers
+        init_bias = self.pretrain_epochs == 0 and not self.bias0.data(self.ctx[0]).asnumpy().any()
+        if not (pretrain or init_bias):
+            return
+        x, _ = data.training_arrays()
+        x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+        if pretrain:
+            self._pretrain(x, self.pretrain_batch_size or data.batch_size or self.default_pretrain_batch_size)
+        else:
+            self.bias0.set_data(mx.nd.array(log_odds(x)))
 
-    def _pretrain(self, x: np.ndarray, iteratable_data: IteratableData, verbose: bool) -> None:
+    def _pretrain(self, x: np.ndarray, batch_size: int) -> None:
+        """Greedy layer-wise pre-training (see the class docstring) of flat data ``x`` ``(N, V)``."""
         from ..data import ArrayIterator  # the data layer imports nothing from the models
 
         top = self.num_layers
-        batch_size = self.pretrain_batch_size or int(getattr(iteratable_data, "batch_size", 32))
         data = x.astype(np.float32)
         self.pretrain_histories = []
+        todo = [layer for layer in range(1, top + 1) if layer not in self._pretrained_layers]
+        progress = TaskProgress(len(todo) * self.pretrain_epochs, f"{type(self).__name__} pre-training", unit="epochs")
+
+        def tick(model: Any, epoch: int, logs: Dict[str, float]) -> None:
+            progress.update(1)
+            progress.set_postfix_str(f"train_loss={logs['train_loss']:.4g}")
+
         for layer in range(1, top + 1):
             if layer not in self._pretrained_layers:
                 rbm = RestrictedBoltzmannMachines(
@@ -711,23 +626,28 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
                 it = ArrayIterator(data, batch_size=min(batch_size, len(data)), epochs=self.pretrain_epochs,
                                    ctx=self.ctx[0],
                                    seed=None if self.seed is None else derive_seed(self.seed, "pretrain-data", layer))
-                rbm.learn(it, verbose=verbose)
+                rbm.learn(it, verbose=0, callbacks=[tick])
+                logger.info("%s: pre-trained layer %d, reconstruction error %.4g", type(self).__name__, layer,
+                            rbm.loss_arr[-1, 0])
                 self.pretrain_histories.append(rbm.history)
                 self.load_pretrained(layer, rbm)
             if layer < top:
                 # The next RBM learns from this layer's up-pass probabilities (doubled input).
                 weights, biases = self._weights(self.ctx[0])
-                data = _sigmoid(mx.nd, mx.nd.FullyConnected(mx.nd.array(data * 2.0, ctx=self.ctx[0]), weights[layer],
-                                                          biases[layer], num_hidden=self.layer_dims[layer])).asnumpy()
+                data = sigmoid(mx.nd, mx.nd.FullyConnected(mx.nd.array(data * 2.0, ctx=self.ctx[0]), weights[layer],
+                                                           biases[layer], num_hidden=self.layer_dims[layer])).asnumpy()
+        progress.close()
 
-    def learn_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
-                   clip_norm: Optional[float] = None) -> mx.nd.NDArray:
-        """One joint-training update (mean field + persistent chains); returns the summed
-        reconstruction error of the batch (on ``ctx[0]``)."""
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """One joint-training update (mean field + persistent chains) on the flattened batch; returns
+        ``{"loss": summed reconstruction error of the batch}`` (on ``ctx[0]``)."""
+        x = x.reshape((x.shape[0], -1))
         params = [getattr(self, name) for name in self._param_names]
+        step = self._training_step()
         errors = []
         for i, (device, v0) in enumerate(zip(self.ctx, split_batch(x, self.ctx))):
-            outs = self._views.step(v0, self._chain(i, v0))
+            outs = step(v0, self._chain(i, v0))
             for param, grad in zip(params, outs[:len(params)]):
                 grad.copyto(param.grad(device))
             self._chains[i] = outs[-2]
@@ -735,12 +655,9 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         for device in self.ctx[len(errors):]:  # idle devices of a tiny batch add nothing
             for param in params:
                 param.grad(device)[:] = 0
-        for param in params:
-            for data in param.list_data():
-                # What autograd.backward would flag: these buffers hold this batch's gradient.
-                data._fresh_grad = True
+        mark_fresh_gradients(params)
         apply_gradients(self, x.shape[0], clip_norm)
-        return errors[0] if len(errors) == 1 else mx.nd.add_n(*errors)
+        return {"loss": errors[0] if len(errors) == 1 else mx.nd.add_n(*errors)}
 
     def _chain(self, i: int, v0: mx.nd.NDArray) -> mx.nd.NDArray:
         chain = self._chains[i]
@@ -750,30 +667,26 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
             # Chains start at data (cycled through the first batch) with hidden states sampled from
             # the up-pass; they persist across batches and epochs.
             index = mx.nd.array(np.arange(m) % v0.shape[0], ctx=v0.context)
-            v = _bernoulli(mx.nd, mx.nd.take(v0, index))
+            v = bernoulli(mx.nd, mx.nd.take(v0, index))
             weights, biases = self._weights(v0.context)
-            mus = _up_pass(mx.nd, v, weights, biases, self.layer_dims)
-            chain = self._chains[i] = mx.nd.concat(v, *[_bernoulli(mx.nd, mu) for mu in mus[2::2]], dim=1)
+            mus = up_pass(mx.nd, v, weights, biases, self.layer_dims)
+            chain = self._chains[i] = mx.nd.concat(v, *[bernoulli(mx.nd, mu) for mu in mus[2::2]], dim=1)
         return chain
 
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
+        """``{"loss": summed squared error per visible unit of the mean-field reconstruction}``."""
         x = x.as_in_context(self.ctx[0])
-        return mx.nd.sum(mx.nd.mean(mx.nd.square(self(x) - x), axis=1))
+        return {"loss": mx.nd.sum(mx.nd.mean(mx.nd.square(self(x) - x).reshape((0, -1)), axis=1))}
 
     # ------------------------------------------------------------------ inference
-    def _mean_field_view(self, steps: int) -> _MeanField:
-        name = f"mean_field_{steps}"
-        view = getattr(self._views, name, None)
-        if view is None:
-            view = _MeanField(self, steps)
-            view.hybridize()
-            setattr(self._views, name, view)
-        return view
+    def _mean_field_view(self, steps: int) -> gluon.HybridBlock:
+        """The compiled mean-field graph of ``steps`` sweeps (`_MeanField`)."""
+        return self._graphs.graph(("mean_field", int(steps)), lambda: _MeanField(self, int(steps)), static_alloc=True)
 
     def _posteriors(self, observed_arr: Any, steps: int, batch_size: int = 1024) -> List[np.ndarray]:
         """Mean-field posteriors ``[mu_1, ..., mu_L]`` as numpy arrays."""
         view = self._mean_field_view(int(steps))
-        x = self._as_input(observed_arr)
+        x = self._flat_input(observed_arr)
         chunks = [view(x[i:i + batch_size].as_in_context(self.ctx[0]))[:-1] for i in range(0, x.shape[0], batch_size)]
         return [np.concatenate([c[l].asnumpy() for c in chunks], axis=0) for l in range(self.num_layers)]
 
@@ -783,7 +696,7 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         the top), shape ``(N, H_layer)``; ``mean_field_steps`` sweeps (deterministic)."""
         layer = self.num_layers if layer is None else self._check_layer(layer)
         view = self._mean_field_view(self.mean_field_steps)
-        return self._batched(lambda v: view(v)[layer - 1], observed_arr, batch_size)
+        return self._batched(lambda v: view(v.reshape((v.shape[0], -1)))[layer - 1], observed_arr, batch_size)
 
     def encode(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """The "DBM as a stacked auto-encoder" view, for dimension reduction: the deterministic
@@ -796,12 +709,12 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         """
         def up(v: mx.nd.NDArray) -> mx.nd.NDArray:
             weights, biases = self._weights(v.context)
-            return _up_pass(mx.nd, v, weights, biases, self.layer_dims)[-1]
+            return up_pass(mx.nd, v.reshape((v.shape[0], -1)), weights, biases, self.layer_dims)[-1]
 
         return self._batched(up, observed_arr, batch_size)
 
     def decode(self, codes: Any, batch_size: int = 1024) -> Any:
-        """Visible means ``(N, V)`` of top-layer codes ``(N, H_L)``: the deterministic down-pass
+        """Visible means ``(N, *input_shape)`` of top-layer codes ``(N, H_L)``: the deterministic down-pass
         ``mu_{l-1} = sigm(c W_l^T mu_l + b_{l-1})`` with ``c = 2`` for hidden layers (doubled
         top-down input, as the pre-training RBMs above them) and ``c = 1`` for ``v``. With `encode`,
         the dimension-reduction auto-encoder view of the DBM."""
@@ -818,10 +731,11 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
             weights, biases = self._weights(h.context)
             for layer in range(top, 0, -1):
                 scale = 2.0 if layer > 1 else 1.0
-                h = _sigmoid(mx.nd, mx.nd.FullyConnected(h * scale, weights[layer].T, biases[layer - 1],
-                                                       num_hidden=self.layer_dims[layer - 1]))
+                h = sigmoid(mx.nd, mx.nd.FullyConnected(h * scale, weights[layer].T, biases[layer - 1],
+                                                      num_hidden=self.layer_dims[layer - 1]))
             out.append(h)
         result = out[0] if len(out) == 1 else mx.nd.concat(*out, dim=0)
+        result = result.reshape((result.shape[0],) + tuple(self.input_shape))
         return result if isinstance(arr, mx.nd.NDArray) else result.asnumpy()
 
     def sample(self, n: int = 16, steps: int = 1000, *, init: Any = None,
@@ -837,14 +751,15 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         device = self.ctx[0]
         weights, biases = self._weights(device)
         if init is not None:
-            v = self._as_input(init).as_in_context(device)
+            v = self._flat_input(init).as_in_context(device)
             n = v.shape[0]
-            layers = _up_pass(mx.nd, v, weights, biases, self.layer_dims)[0::2]
+            layers = up_pass(mx.nd, v, weights, biases, self.layer_dims)[0::2]
         else:
-            layers = [_sigmoid(mx.nd, b).reshape((1, -1)).broadcast_to((n, b.shape[0])) for b in biases[0::2]]
-        even = _bernoulli(mx.nd, mx.nd.concat(*layers, dim=1))
+            layers = [sigmoid(mx.nd, b).reshape((1, -1)).broadcast_to((n, b.shape[0])) for b in biases[0::2]]
+        even = bernoulli(mx.nd, mx.nd.concat(*layers, dim=1))
+        gibbs = self._gibbs()
         for _ in range(steps):
-            even, v_mean = self._views.gibbs(even)
+            even, v_mean = gibbs(even)
         return (v_mean if return_probabilities else even[:, :self.layer_dims[0]]).asnumpy()
 
     # ------------------------------------------------------------------ likelihood
@@ -897,7 +812,7 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
     def _log_unnormalized(self, observed_arr: Any, batch_size: int = 1024) -> np.ndarray:
         """``log sum_h exp(-E(v, h))`` per sample, exactly (odd layers enumerated)."""
         self._check_enumerable("the exact log p*(v)")
-        v_all = self._as_input(observed_arr).asnumpy().astype(np.float64)
+        v_all = self._flat_input(observed_arr).asnumpy().astype(np.float64)
         weights, biases = self._numpy_params()
         units = sum(self.layer_dims[l] for l in self._odd_layers)
         chunk = max(64, (1 << 22) // max(1, min(batch_size, len(v_all))))
@@ -915,8 +830,9 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         return np.concatenate(out)
 
     def log_partition(self, method: str = "ais", *, chains: int = 100, betas: Any = 10000,
-                      seed: int = 0) -> float:
-        """``log Z`` of the DBM.
+                      seed: int = 0, verbose: Any = 1) -> float:
+        """``log Z`` of the DBM; kept until the parameters change (a second call with the same
+        arguments on the same parameters returns at once).
 
         Args:
             method: ``"exact"`` enumerates the odd layers (``h_1, h_3, ...``; at most 20 units in all)
@@ -932,12 +848,19 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
             chains: AIS runs (their importance weights are averaged).
             betas: number of inverse temperatures (a schedule denser near 1) or the schedule itself.
             seed: seeds the AIS chains.
+            verbose: AIS progress (see `training.TaskProgress`): 1 a bar in Jupyter and on
+                terminals, 0 none.
         """
+        if method not in ("exact", "ais"):
+            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+        key = (method,) if method == "exact" else (method, chains, cache_key(betas), seed)
         if method == "exact":
-            return self._exact_log_partition()
-        if method == "ais":
-            return self._ais_log_partition(chains, betas, seed)
-        raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+            compute = self._exact_log_partition
+        else:
+            def compute() -> float:
+                return self._ais_log_partition(chains, betas, seed, verbose=verbose)
+        params = structural_params(self)
+        return self._log_z_cache.get(lambda: [p.data(self.ctx[0]).asnumpy() for p in params.values()], key, compute)
 
     @staticmethod
     def _ais_schedule(betas: Any) -> np.ndarray:
@@ -947,7 +870,7 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
             raise ValueError("an AIS schedule must be a 1-D non-decreasing sequence from 0 to 1")
         return schedule
 
-    def _ais_log_partition(self, chains: int, betas: Any, seed: int, chunk: int = 500) -> float:
+    def _ais_log_partition(self, chains: int, betas: Any, seed: int, chunk: int = 500, verbose: Any = 1) -> float:
         if int(chains) < 1:
             raise ValueError(f"chains must be positive, got {chains}")
         schedule = self._ais_schedule(betas)
@@ -955,12 +878,14 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         _, biases = self._weights(device)
         mx.random.seed(seed, ctx=device)
         # The base model's odd layers: independent units with this model's biases.
-        odd = _bernoulli(mx.nd, mx.nd.concat(*[_sigmoid(mx.nd, biases[l]).reshape((1, -1)).broadcast_to(
+        odd = bernoulli(mx.nd, mx.nd.concat(*[sigmoid(mx.nd, biases[l]).reshape((1, -1)).broadcast_to(
             (chains, self.layer_dims[l])) for l in self._odd_layers], dim=1))
         log_w = mx.nd.zeros(chains, ctx=device)
         pairs = np.stack([schedule[:-1], schedule[1:]], axis=1).astype(np.float32)
-        for start in range(0, len(pairs), chunk):
-            log_w, odd = self._views.annealing(mx.nd.array(pairs[start:start + chunk], ctx=device), log_w, odd)
+        with TaskProgress(len(pairs), f"{type(self).__name__} AIS", verbose, unit="transitions") as progress:
+            for start in range(0, len(pairs), chunk):
+                log_w, odd = self._annealing()(mx.nd.array(pairs[start:start + chunk], ctx=device), log_w, odd)
+                progress.update(len(pairs[start:start + chunk]))
         log_z0 = sum(float(_softplus(b.asnumpy().astype(np.float64)).sum()) for b in biases)
         return log_z0 + log_mean_exp(log_w.asnumpy().astype(np.float64))
 
@@ -1006,10 +931,11 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         if int(chains) < 1:
             raise ValueError(f"sample_chains must be positive, got {chains}")
         schedule = self._ais_schedule(betas)
-        x = self._as_input(observed_arr)
+        x = self._flat_input(observed_arr)
         device = self.ctx[0]
         _, biases = self._weights(device)
-        c = _Coupling(mx.nd, {name: getattr(self, name).data(device) for name in self._param_names}, self._layout)
+        params = {name: p.data(device) for name, p in self.graph_parameters().items()}
+        c = Coupling(mx.nd, self.expand_weights(mx.nd, params), self._layout)
         pairs = mx.nd.array(np.stack([schedule[:-1], schedule[1:]], axis=1).astype(np.float32), ctx=device)
         b = [bias.asnumpy().astype(np.float64) for bias in biases]
         log_z0 = sum(float(_softplus(b[l]).sum()) for l in range(1, self.num_layers + 1))
@@ -1022,10 +948,10 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
             # One row per (sample, chain): sample i owns rows i*chains .. (i+1)*chains - 1.
             drive = mx.nd.FullyConnected(v, c.w_o_v, no_bias=True, num_hidden=self._layout.n_odd)
             drive = mx.nd.repeat(drive, repeats=int(chains), axis=0)
-            odd = _bernoulli(mx.nd, _sigmoid(mx.nd, c.b_o).reshape((1, -1)).broadcast_to(drive.shape))
+            odd = bernoulli(mx.nd, sigmoid(mx.nd, c.b_o).reshape((1, -1)).broadcast_to(drive.shape))
             log_w = mx.nd.zeros(drive.shape[0], ctx=device)
             for i in range(0, pairs.shape[0], chunk):
-                log_w, odd = self._views.clamped_annealing(pairs[i:i + chunk], log_w, odd, drive)
+                log_w, odd = self._annealing(clamped=True)(pairs[i:i + chunk], log_w, odd, drive)
             log_w = log_w.asnumpy().astype(np.float64).reshape(n, int(chains))
             peak = log_w.max(axis=1)
             log_mean = peak + np.log(np.exp(log_w - peak[:, None]).mean(axis=1))
@@ -1046,8 +972,8 @@ class DeepBoltzmannMachines(_PersistentChains, ObservableModel):
         if log_z is None:
             method = log_partition_kwargs.pop("method", "exact" if self._enumerable() else "ais")
             log_z = self.log_partition(method, **log_partition_kwargs)
-        v = self._as_input(observed_arr).asnumpy().astype(np.float64)
-        mus = [v] + [m.astype(np.float64) for m in self._posteriors(v.astype(np.float32), mean_field_steps)]
+        v = self._flat_input(observed_arr).asnumpy().astype(np.float64)
+        mus = [v] + [m.astype(np.float64) for m in self._posteriors(observed_arr, mean_field_steps)]
         weights, biases = self._numpy_params()
         bound = sum(mus[l] @ biases[l] for l in range(self.num_layers + 1))
         for layer in range(1, self.num_layers + 1):

@@ -2,11 +2,12 @@
 annealed importance sampling (AIS) schedule (Neal 2001; Salakhutdinov & Murray 2008)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+import hashlib
+from typing import Any, Callable, Dict, Hashable, Tuple
 
 import numpy as np
 
-__all__ = ["logsumexp_binary_states", "ais_betas", "log_mean_exp", "split_betas"]
+__all__ = ["logsumexp_binary_states", "ais_betas", "log_mean_exp", "split_betas", "LogPartitionCache", "cache_key"]
 
 
 def logsumexp_binary_states(n_units: int, log_terms: Callable[[np.ndarray], np.ndarray],
@@ -68,3 +69,50 @@ def split_betas(F: Any, pair: Any) -> Tuple[Any, Any]:
     ``(2,)`` array ``[beta_prev, beta]`` a compiled annealing graph receives as data."""
     return (F.slice_axis(pair, axis=0, begin=0, end=1).reshape((1, 1)),
             F.slice_axis(pair, axis=0, begin=1, end=2).reshape((1, 1)))
+
+
+class LogPartitionCache:
+    """``log Z`` values of a model, kept until its parameters change.
+
+    AIS takes seconds; a second ``log_likelihood`` call on the same parameters should not rerun it.
+    Each value is stored with a fingerprint of the parameters it was computed from (a hash of their
+    bytes, milliseconds even for a 784x500 RBM) and the arguments of the computation; a parameter
+    update, a ``load`` or a ``set_data`` changes the fingerprint, and the value is computed again.
+
+    Example:
+        >>> cache = LogPartitionCache()
+        >>> params = [np.ones(3)]
+        >>> cache.get(lambda: params, ("exact",), lambda: 1.5)
+        1.5
+        >>> cache.get(lambda: params, ("exact",), lambda: 2.0)   # same parameters: the stored value
+        1.5
+    """
+
+    def __init__(self) -> None:
+        self.values: Dict[Hashable, Tuple[bytes, float]] = {}
+
+    @staticmethod
+    def fingerprint(arrays: Any) -> bytes:
+        digest = hashlib.blake2b(digest_size=16)
+        for array in arrays:
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.digest()
+
+    def get(self, arrays: Callable[[], Any], key: Hashable, compute: Callable[[], float]) -> float:
+        """The value for ``key`` on the parameters ``arrays()`` returns (numpy arrays), computed by
+        ``compute()`` when there is none for them yet."""
+        fingerprint = self.fingerprint(arrays())
+        stored = self.values.get(key)
+        if stored is not None and stored[0] == fingerprint:
+            return stored[1]
+        value = float(compute())
+        self.values[key] = (fingerprint, value)
+        return value
+
+
+def cache_key(value: Any) -> Hashable:
+    """A hashable stand-in for an argument of a ``log Z`` computation (arrays by their bytes)."""
+    if value is None or np.isscalar(value):
+        return value
+    array = np.asarray(value, dtype=np.float64)
+    return (array.shape, hashlib.blake2b(array.tobytes(), digest_size=16).digest())

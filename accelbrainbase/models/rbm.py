@@ -16,6 +16,9 @@ gradient use `dot`: FullyConnected would need a transposed copy of ``W`` or of t
 batch, and transposing ``W`` (~0.2 ms) costs more than it saves - measured, no gain either way. On
 tiny products (``H * V`` below `_FC_MIN_SIZE`) `dot` is ~10 us faster per call than FullyConnected.
 Column sums are products with a ones vector: MXNet's CPU reductions are several times slower.
+
+The unit primitives, parameter views, graph cache and persistent chains are shared with the other
+Boltzmann machines (`models.boltzmann`).
 """
 from __future__ import annotations
 
@@ -27,75 +30,43 @@ import numpy as np
 from mxnet import gluon
 
 from ..context import CtxLike, split_batch
-from ..interfaces import IteratableData
+from ..gluon_internals import (count_update, local_updater, mark_fresh_gradients, optimizer_of, set_gradient_rescale,
+                               updater_states, weight_decays)
+from ..interfaces import Batch, IteratableData, RegularizatableData
 from ..registry import register_model
-from ..training import apply_gradients
-from ..training import learn_epoch as default_learn_epoch
+from ..training import StepSums, TaskProgress, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
-from .partition import ais_betas, log_mean_exp, logsumexp_binary_states
+from .boltzmann import (GraphCache, ParameterView, PersistentChains, bernoulli, check_bernoulli_data, free_energy,
+                        hidden_pre, log_odds, sigmoid, visible_mean, visible_sample)
+from .partition import LogPartitionCache, ais_betas, cache_key, log_mean_exp, logsumexp_binary_states
 
-__all__ = ["RestrictedBoltzmannMachines", "VISIBLE_TYPES"]
+__all__ = ["RestrictedBoltzmannMachines", "VISIBLE_TYPES", "noise_counts"]
 
 VISIBLE_TYPES = ("bernoulli", "gaussian")
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def _hidden_pre(F: Any, v: Any, weight: Any, hidden_bias: Any, num_hidden: int, scale: float = 1.0) -> Any:
-    """``scale * W v + b_h``; ``scale = 2`` is the doubled bottom-up input of DBM pre-training."""
-    return F.FullyConnected(v if scale == 1.0 else v * scale, weight, hidden_bias, num_hidden=num_hidden)
-
-
-def _visible_mean(F: Any, h: Any, weight: Any, visible_bias: Any, gaussian: bool, scale: float = 1.0) -> Any:
-    """``E[v | h]`` from ``scale * W^T h + b_v``."""
-    # h . W without a transposed copy of W: dot reads W as it is stored.
-    pre = F.broadcast_add(F.dot(h if scale == 1.0 else h * scale, weight), visible_bias.reshape((1, -1)))
-    return pre if gaussian else F.sigmoid(pre)
-
-
-def _bernoulli(F: Any, p: Any) -> Any:
-    return F.random.uniform_like(p) < p
-
-
-def _visible_sample(F: Any, mean: Any, gaussian: bool) -> Any:
-    return mean + F.random.normal_like(mean) if gaussian else _bernoulli(F, mean)
-
-
-def _free_energy(F: Any, v: Any, pre_hidden: Any, visible_bias: Any, gaussian: bool) -> Any:
-    """Per-sample free energy ``(N,)`` given the hidden pre-activations ``W v + b_h``."""
-    hidden_term = F.sum(F.Activation(pre_hidden, act_type="softrelu"), axis=1)
-    if gaussian:
-        visible_term = 0.5 * F.sum(F.square(F.broadcast_sub(v, visible_bias.reshape((1, -1)))), axis=1)
-    else:
-        visible_term = -F.sum(F.broadcast_mul(v, visible_bias.reshape((1, -1))), axis=1)
-    return visible_term - hidden_term
-
-
-class _ParameterView(gluon.HybridBlock):
-    """A block computing with the parameters of an RBM (shared, not copied), so that each graph the
-    RBM needs (CD step, Gibbs step, free energy) is hybridized on its own."""
+class _RBMView(ParameterView):
+    """A graph over an RBM's parameters (``weight``, ``visible_bias``, ``hidden_bias``) and its unit
+    settings, so that each graph the RBM needs (CD step, Gibbs step, free energy, AIS) is compiled
+    on its own."""
 
     def __init__(self, rbm: "RestrictedBoltzmannMachines") -> None:
-        super().__init__()
+        super().__init__({name: getattr(rbm, name) for name in ("weight", "visible_bias", "hidden_bias")})
         self.num_hidden = rbm.hidden_dim
         self.gaussian = rbm.visible_type == "gaussian"
         self.up, self.down = rbm.up_scale, rbm.down_scale
-        for name in ("weight", "visible_bias", "hidden_bias"):
-            param = getattr(rbm, name)
-            setattr(self, name, param)
-            self.params.update({param.name: param})
 
 
-def _sigmoid(F: Any, x: Any) -> Any:
-    """The logistic function through oneDNN's element-wise kernel: ``F.Activation`` is ~7x faster on
-    CPU than ``F.sigmoid`` (0.08 vs 0.53 ms on a 100x784 batch), the same function."""
-    return F.Activation(x, act_type="sigmoid")
-
-
-def _noise_counts(k: int, persistent: bool) -> Tuple[int, int]:
+def noise_counts(k: int, persistent: bool) -> Tuple[int, int]:
     """Random arrays one CD-k / PCD-k update draws: ``(hidden samples, visible samples)``.
 
     CD-k samples h k times and v k - 1 times (its last visible state is the mean, not a sample);
     PCD-k samples both k times (the chain carries the last visible sample).
+
+    Example:
+        >>> noise_counts(1, False), noise_counts(3, True)
+        ((1, 0), (3, 3))
     """
     return k, (k if persistent else k - 1)
 
@@ -105,7 +76,7 @@ def _noise_counts(k: int, persistent: bool) -> Tuple[int, int]:
 _FC_MIN_SIZE = 1 << 16
 
 
-class _ContrastiveDivergence(_ParameterView):
+class _ContrastiveDivergence(_RBMView):
     """One CD-k / PCD-k gradient: ``(grad_W, grad_b_v, grad_b_h, chain, reconstruction_error)``.
 
     Gradients are *loss* gradients (negated log-likelihood gradient estimates) summed over the batch,
@@ -114,7 +85,7 @@ class _ContrastiveDivergence(_ParameterView):
 
     Inputs: ``v0``, the chain (PCD only), then optionally the random numbers of the update (one
     ``(B, H)`` uniform array per hidden sample and one ``(B, V)`` array, uniform or normal, per
-    visible sample: see `_noise_counts`). Without them the graph draws its own.
+    visible sample: see `noise_counts`). Without them the graph draws its own.
     """
 
     def __init__(self, rbm: "RestrictedBoltzmannMachines") -> None:
@@ -126,26 +97,26 @@ class _ContrastiveDivergence(_ParameterView):
         up, down, n_hidden, gaussian = self.up, self.down, self.num_hidden, self.gaussian
         chain = inputs[0] if self.persistent else None
         noise = list(inputs[1 if self.persistent else 0:])
-        n_h, n_v = _noise_counts(self.k, self.persistent)
+        n_h, n_v = noise_counts(self.k, self.persistent)
         hidden_noise, visible_noise = (noise[:n_h], noise[n_h:]) if noise else ([None] * n_h, [None] * n_v)
 
         def hidden(v):
-            return _sigmoid(F, _hidden_pre(F, v, weight, hidden_bias, n_hidden, up))
+            return sigmoid(F, hidden_pre(F, v, weight, hidden_bias, n_hidden, up))
 
         def visible(h):
             pre = F.broadcast_add(F.dot(h if down == 1.0 else h * down, weight), visible_bias.reshape((1, -1)))
-            return pre if gaussian else _sigmoid(F, pre)
+            return pre if gaussian else sigmoid(F, pre)
 
-        def bernoulli(p, u):
+        def bernoulli_from(p, u):
             return (F.random.uniform_like(p) if u is None else u) < p
 
         def visible_sample(mean, e):
             if gaussian:
                 return mean + (F.random.normal_like(mean) if e is None else e)
-            return bernoulli(mean, e)
+            return bernoulli_from(mean, e)
 
         h_pos = hidden(v0)
-        h = bernoulli(hidden(chain) if self.persistent else h_pos, hidden_noise[0])
+        h = bernoulli_from(hidden(chain) if self.persistent else h_pos, hidden_noise[0])
         v = None
         for step in range(self.k):
             v_mean = visible(h)
@@ -154,7 +125,7 @@ class _ContrastiveDivergence(_ParameterView):
             if step == 0 and not self.persistent:
                 first_mean = v_mean
             if step < self.k - 1:
-                h = bernoulli(hidden(v), hidden_noise[step + 1])
+                h = bernoulli_from(hidden(v), hidden_noise[step + 1])
         if self.persistent:
             first_mean = visible(h_pos)
         v_neg = v if self.persistent else v_mean
@@ -173,14 +144,6 @@ class _ContrastiveDivergence(_ParameterView):
         residual = F.reshape(difference if self.k == 1 and not self.persistent else v0 - first_mean, shape=(1, -1))
         error = F.reshape(F.dot(residual, residual, transpose_b=True), shape=(1,)) / self.num_visible
         return grad_weight, grad_visible, grad_hidden, v_neg, error
-
-
-class _GraphCache:
-    """Holds internal graphs out of Gluon's sight (a bare dict attribute of a Block draws a warning)."""
-
-    def __init__(self) -> None:
-        self.blocks: Dict[Any, gluon.HybridBlock] = {}
-        self.constants: Dict[Any, Any] = {}
 
 
 def _device_column(values: Sequence[float], device: mx.Context) -> mx.nd.NDArray:
@@ -254,7 +217,7 @@ class _FusedEpoch(gluon.HybridBlock):
     def hybrid_forward(self, F, *args):  # noqa: D102
         n, b, k, persistent, gaussian = self.n, self.b, self.k, self.persistent, self.gaussian
         V, H = self.num_visible, self.num_hidden
-        n_h, n_v = _noise_counts(k, persistent)
+        n_h, n_v = noise_counts(k, persistent)
         xs, rest = args[:n], list(args[n:])
         u = _unstack(F, F.reshape(rest.pop(0), shape=(-3, -2)), n * n_h)
         e = _unstack(F, F.reshape(rest.pop(0), shape=(-3, -2)), n * n_v) if n_v else []
@@ -285,12 +248,12 @@ class _FusedEpoch(gluon.HybridBlock):
 
             def hidden(v):
                 if self.use_fc:
-                    return _sigmoid(F, F.FullyConnected(v, theta_up, no_bias=True, num_hidden=H + 1))
-                return _sigmoid(F, F.dot(v, theta_up, transpose_b=True))
+                    return sigmoid(F, F.FullyConnected(v, theta_up, no_bias=True, num_hidden=H + 1))
+                return sigmoid(F, F.dot(v, theta_up, transpose_b=True))
 
             def visible(h):
                 pre = F.dot(h, theta_down)
-                return F.broadcast_minimum(pre, cap) if gaussian else _sigmoid(F, pre)
+                return F.broadcast_minimum(pre, cap) if gaussian else sigmoid(F, pre)
 
             def visible_sample(mean, noise):
                 return mean + noise if gaussian else noise < mean
@@ -332,20 +295,20 @@ class _FusedEpoch(gluon.HybridBlock):
         return tuple(outputs)
 
 
-class _GibbsStep(_ParameterView):
+class _GibbsStep(_RBMView):
     """One Gibbs sweep ``v -> h -> v'``: returns ``(v' sample, v' mean)``."""
 
     def hybrid_forward(self, F, v, weight, visible_bias, hidden_bias):  # noqa: D102
-        h = _bernoulli(F, F.sigmoid(_hidden_pre(F, v, weight, hidden_bias, self.num_hidden, self.up)))
-        mean = _visible_mean(F, h, weight, visible_bias, self.gaussian, self.down)
-        return _visible_sample(F, mean, self.gaussian), mean
+        h = bernoulli(F, F.sigmoid(hidden_pre(F, v, weight, hidden_bias, self.num_hidden, self.up)))
+        mean = visible_mean(F, h, weight, visible_bias, self.gaussian, self.down)
+        return visible_sample(F, mean, self.gaussian), mean
 
 
 #: AIS transitions per graph call (`_AnnealingRun`): 10 to 50 ran equally fast, 100 slower.
 _AIS_STEPS_PER_CALL = 25
 
 
-class _AnnealingRun(_ParameterView):
+class _AnnealingRun(_RBMView):
     """``steps`` consecutive AIS transitions (Salakhutdinov & Murray 2008), unrolled in one graph.
 
     Transition ``b_prev -> b`` adds ``log p*_b(v) - log p*_b_prev(v)`` to the log-weights, then makes
@@ -377,17 +340,34 @@ class _AnnealingRun(_ParameterView):
                                                                             act_type="softrelu")
             linear = F.FullyConnected(v, shift, no_bias=True, num_hidden=1)
             log_w = log_w + F.sum(soft, axis=1) + F.reshape(F.broadcast_mul(linear, b - b_prev), shape=(-1,))
-            h = _bernoulli(F, _sigmoid(F, scaled))
+            h = bernoulli(F, sigmoid(F, scaled))
             # p_b(v | h): b (W^T h + b_v) + (1 - b) base = b (W^T h + b_v - base) + base.
             mean = F.broadcast_add(F.broadcast_mul(F.broadcast_add(F.dot(h, weight), shift), b), base)
-            v = _visible_sample(F, mean if self.gaussian else _sigmoid(F, mean), self.gaussian)
+            v = visible_sample(F, mean if self.gaussian else sigmoid(F, mean), self.gaussian)
         return v, log_w
 
 
-class _FreeEnergy(_ParameterView):
+class _FreeEnergy(_RBMView):
+    """Per-sample free energy ``(N,)``."""
+
     def hybrid_forward(self, F, v, weight, visible_bias, hidden_bias):  # noqa: D102
-        pre = _hidden_pre(F, v, weight, hidden_bias, self.num_hidden)
-        return _free_energy(F, v, pre, visible_bias, self.gaussian)
+        pre = hidden_pre(F, v, weight, hidden_bias, self.num_hidden)
+        return free_energy(F, v, pre, visible_bias, self.gaussian)
+
+
+class _PseudoLikelihood(_RBMView):
+    """``log p(v_i | v_-i)`` per sample ``(N,)`` for one unit ``i`` per sample (one-hot ``flips``
+    ``(N, V)``), on the binarized states ``v > 0.5`` (Bernoulli units):
+    ``log sigmoid(F(v_flipped) - F(v)) = -softplus(F(v) - F(v_flipped))`` (Besag 1975)."""
+
+    def hybrid_forward(self, F, v, flips, weight, visible_bias, hidden_bias):  # noqa: D102
+        v = v > 0.5  # the pseudo-likelihood of binary units needs binary states
+        flipped = F.abs(v - flips)
+
+        def energy(x):
+            return free_energy(F, x, hidden_pre(F, x, weight, hidden_bias, self.num_hidden), visible_bias, False)
+
+        return -F.Activation(energy(v) - energy(flipped), act_type="softrelu")
 
 
 def _example(rng: np.random.RandomState):
@@ -400,32 +380,8 @@ def _example(rng: np.random.RandomState):
     return dict(visible_dim=6, hidden_dim=4, learning_rate=5.0), x, None
 
 
-class _PersistentChains:
-    """For models with persistent Gibbs chains ``self._chains`` (one array or ``None`` per context):
-    `save` and `fit` checkpoints keep the chains, so a loaded or resumed model carries on with them
-    (PCD's point: the chains are not restarted). Loaded on another number of contexts, the chains
-    restart from the data."""
-
-    _chains: List[Optional[mx.nd.NDArray]]
-    ctx: List[mx.Context]
-
-    def extra_state(self) -> Dict[str, np.ndarray]:  # noqa: D102
-        state = super().extra_state()  # type: ignore[misc]
-        if all(chain is not None for chain in self._chains):
-            state.update({f"chain{i}": chain.asnumpy() for i, chain in enumerate(self._chains)})
-        return state
-
-    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
-        chains = {name: value for name, value in state.items() if name.startswith("chain")}
-        super().set_extra_state({name: value for name, value in state.items() if name not in chains})  # type: ignore[misc]
-        if len(chains) == len(self.ctx):
-            self._chains = [mx.nd.array(chains[f"chain{i}"], ctx=c) for i, c in enumerate(self.ctx)]
-        else:
-            self._chains = [None] * len(self.ctx)
-
-
 @register_model("rbm", example=_example)
-class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
+class RestrictedBoltzmannMachines(PersistentChains, ObservableModel):
     """Restricted Boltzmann machine trained by CD-k or PCD-k.
 
     Args:
@@ -454,7 +410,7 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
     training and sampling graphs; a DBM sets them to 2 for its doubled-input pre-training
     (Salakhutdinov & Hinton 2009).
 
-    Training speed: with plain SGD (the default) on one device, `learn_epoch` runs up to
+    Training speed: with plain SGD (the default) on one device, `train_epoch` runs up to
     `fused_batches` updates per graph call on a packed parameter matrix (`_FusedEpoch`), which
     halves the epoch time of small models; large models (``(H+1)(V+1) > fused_max_size``), other
     optimizers, several devices, ``clip_norm`` or regularizers take the per-batch graph. Both give
@@ -463,8 +419,10 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
     measures the settings).
 
     Tracked per epoch: ``train_loss``/``test_loss`` (squared reconstruction error per visible unit
-    after one Gibbs step; mean-field on test data) and ``pseudo_log_likelihood`` (Bernoulli units,
-    on up to 1000 held-out samples).
+    after one Gibbs step; mean-field on test data) and, for Bernoulli units, the stochastic
+    pseudo-log-likelihood (nats per sample, `pseudo_log_likelihood`) of up to `pll_samples`
+    training samples of the epoch (``pseudo_log_likelihood``, with the epoch's final parameters)
+    and of the held-out data (``test_pseudo_log_likelihood``).
 
     Example:
         >>> from sklearn.datasets import load_digits
@@ -521,52 +479,70 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
                                             init=mx.init.Zero(), wd_mult=0.0)
         self.hidden_bias = self.params.get("hidden_bias", shape=(self.hidden_dim,),
                                            init=mx.init.Zero(), wd_mult=0.0)
-        with self.name_scope():
-            self.cd = _ContrastiveDivergence(self)
-            self.gibbs = _GibbsStep(self)
-            self.energy = _FreeEnergy(self)
-            self.annealing = _AnnealingRun(self, _AIS_STEPS_PER_CALL)
+        # The internal graphs (training, sampling, AIS) run thousands of times: always compiled,
+        # and not children, so the model's files hold each parameter once.
+        self._graphs = GraphCache()
         self._chains: List[Optional[mx.nd.NDArray]] = [None] * len(self.ctx)
-        self._finish_init()
-        # The internal graphs run thousands of times (training, sampling, AIS): always compile them.
-        for block in (self.cd, self.gibbs, self.energy, self.annealing):
-            block.hybridize()
+        self._log_z_cache = LogPartitionCache()
 
     @property
     def gaussian(self) -> bool:
         return self.visible_type == "gaussian"
 
+    # The compiled graphs over the parameters (`_RBMView`), built on first use.
+    @property
+    def cd(self) -> gluon.HybridBlock:
+        """The CD-k / PCD-k gradient graph (`_ContrastiveDivergence`)."""
+        return self._graphs.graph("cd", lambda: _ContrastiveDivergence(self))
+
+    @property
+    def gibbs(self) -> gluon.HybridBlock:
+        """One Gibbs sweep ``v -> h -> v'``: ``(v' sample, v' mean)``."""
+        return self._graphs.graph("gibbs", lambda: _GibbsStep(self))
+
+    @property
+    def energy(self) -> gluon.HybridBlock:
+        """The per-sample free energy graph."""
+        return self._graphs.graph("energy", lambda: _FreeEnergy(self))
+
+    @property
+    def annealing(self) -> gluon.HybridBlock:
+        """`_AIS_STEPS_PER_CALL` AIS transitions in one graph (`_AnnealingRun`)."""
+        return self._graphs.graph("annealing", lambda: _AnnealingRun(self, _AIS_STEPS_PER_CALL))
+
     def hybrid_forward(self, F, x, weight, visible_bias, hidden_bias):  # noqa: D102
-        h = F.sigmoid(_hidden_pre(F, x, weight, hidden_bias, self.hidden_dim))
-        return _visible_mean(F, h, weight, visible_bias, self.gaussian)
+        h = F.sigmoid(hidden_pre(F, x, weight, hidden_bias, self.hidden_dim))
+        return visible_mean(F, h, weight, visible_bias, self.gaussian)
 
-    # ------------------------------------------------------------------ training
-    def learn(self, iteratable_data: IteratableData, **fit_kwargs: Any) -> "RestrictedBoltzmannMachines":
-        if self.visible_bias_init == "data" and not self.visible_bias.data(self.ctx[0]).asnumpy().any():
-            self._init_visible_bias(iteratable_data)
-        return super().learn(iteratable_data, **fit_kwargs)
-
-    def _init_visible_bias(self, iteratable_data: IteratableData) -> None:
-        x = getattr(iteratable_data, "x", None)
-        if x is None:
-            return
-        self.check_data(iteratable_data)
-        mean = x.asnumpy().mean(axis=0)
+    # ------------------------------------------------------------------ the training contract
+    def check_data(self, data: IteratableData) -> None:
+        """The per-sample shape ``(V,)``; Bernoulli visible units also need values in [0, 1]."""
+        super().check_data(data)
         if not self.gaussian:
-            p = np.clip(mean, 1e-3, 1 - 1e-3)
-            mean = np.log(p / (1 - p))
-        self.visible_bias.set_data(mx.nd.array(mean))
+            check_bernoulli_data(data)
 
-    def learn_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
-                   clip_norm: Optional[float] = None) -> mx.nd.NDArray:
-        """One CD-k/PCD-k update; returns the summed reconstruction error of the batch.
+    def prepare(self, data: IteratableData) -> None:
+        """`check_data`, then (``visible_bias_init="data"``) the visible biases from the training
+        data while they are still exactly zero: log-odds of the unit means for Bernoulli units, the
+        means for Gaussian ones (Hinton 2010 §8). A loaded or trained model keeps its biases."""
+        super().prepare(data)
+        if self.visible_bias_init == "data" and not self.visible_bias.data(self.ctx[0]).asnumpy().any():
+            x, _ = data.training_arrays()
+            x = np.asarray(x).reshape(len(x), -1)
+            self.visible_bias.set_data(mx.nd.array(x.mean(axis=0) if self.gaussian else log_odds(x)))
+
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """One CD-k/PCD-k update; returns ``{"loss": summed reconstruction error of the batch}``
+        (squared error per visible unit of the first reconstruction of the chain).
 
         On one device without gradient clipping the gradients go straight to the optimizer
-        (`_direct_update`); otherwise through the parameters' gradient buffers and the Trainer
-        (all-reduce over devices, clipping).
+        (`_direct_update`); otherwise through the parameters' gradient buffers and
+        `training.apply_gradients` (sum over devices and workers, clipping).
         """
         errors = []
         updater = self._direct_updater(clip_norm)
+        params = (self.weight, self.visible_bias, self.hidden_bias)
         for i, (device, v0) in enumerate(zip(self.ctx, split_batch(x, self.ctx))):
             if v0 is None:
                 continue
@@ -576,7 +552,8 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
                 hidden, visible = self._noise_source(1, v0.shape[0], device)
                 inputs += [hidden[0][j] for j in range(hidden.shape[1])]
                 inputs += [] if visible is None else [visible[0][j] for j in range(visible.shape[1])]
-                cd = self._graph(("cd-noise", v0.shape[0]), lambda: _ContrastiveDivergence(self))
+                cd = self._graphs.graph(("cd-noise", v0.shape[0]), lambda: _ContrastiveDivergence(self),
+                                        static_alloc=True, static_shape=True)
             grad_w, grad_v, grad_h, chain_out, error = cd(v0, *inputs)
             if self.persistent:
                 self._chains[i][: v0.shape[0]] = chain_out
@@ -584,41 +561,95 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
                 # One device, no clipping: hand the gradients to the optimizer as they are (the
                 # Trainer would copy them into the gradient buffers first, then do the same update).
                 self._direct_update(updater, (grad_w, grad_v, grad_h), x.shape[0])
-                return error
-            for param, grad in ((self.weight, grad_w), (self.visible_bias, grad_v), (self.hidden_bias, grad_h)):
+                return {"loss": error}
+            for param, grad in zip(params, (grad_w, grad_v, grad_h)):
                 grad.copyto(param.grad(device))
             errors.append(error.as_in_context(self.ctx[0]))
         for device in self.ctx[len(errors):]:  # idle devices of a tiny batch add nothing
-            for param in (self.weight, self.visible_bias, self.hidden_bias):
+            for param in params:
                 param.grad(device)[:] = 0
-        for param in (self.weight, self.visible_bias, self.hidden_bias):
-            for data in param.list_data():
-                # What autograd.backward would flag: these buffers hold this batch's gradient.
-                data._fresh_grad = True
+        mark_fresh_gradients(params)
         apply_gradients(self, x.shape[0], clip_norm)
-        return errors[0] if len(errors) == 1 else mx.nd.add_n(*errors)
+        return {"loss": errors[0] if len(errors) == 1 else mx.nd.add_n(*errors)}
 
-    # The training fast paths use a few internals of Gluon's Trainer and MXNet's Optimizer (pinned
-    # MXNet 1.9.1): the updater, its momentum states and its update counts, so that a fast step is
-    # the very update `Trainer.update` would make and a checkpoint (`save_states`) carries on.
+    def train_epoch(self, batches: Iterable[Batch], clip_norm: Optional[float] = None,
+                    regularizers: Sequence[RegularizatableData] = ()) -> StepSums:
+        """One epoch (called by `training.fit`): ``{"loss": (summed reconstruction error, samples)}``
+        and, for Bernoulli units, ``"pseudo_log_likelihood"`` of the epoch's first `pll_samples`
+        training samples under the parameters at the end of the epoch.
+
+        With plain SGD (``optimizer="sgd"``, the default), one device, no ``clip_norm`` and no
+        regularizers, runs up to `fused_batches` updates per graph call (`_FusedEpoch`): the same
+        CD-k/PCD-k and the same momentum update as the per-batch path, about twice as fast on
+        small models where MXNet's per-operator overhead dominates. Otherwise (or when
+        ``fused_batches`` is 0, or for large models where it does not pay) one `train_step` per
+        batch.
+        """
+        seen: List[mx.nd.NDArray] = []
+
+        def watched(batches: Iterable[Batch]) -> Iterable[Batch]:
+            count = 0
+            for x, y in batches:
+                if count < self.pll_samples and not self.gaussian:
+                    seen.append(x)
+                    count += x.shape[0]
+                yield x, y
+
+        plan = self._fused_plan(clip_norm, regularizers)
+        if plan is None:
+            sums = super().train_epoch(watched(batches), clip_norm, regularizers)
+        else:
+            sums = self._fused_epoch(watched(batches), plan)
+        if seen:
+            device = self.ctx[0]
+            v = (seen[0] if len(seen) == 1 else mx.nd.concat(*[x.as_in_context(device) for x in seen], dim=0))
+            v = v[:self.pll_samples].as_in_context(device)
+            sums["pseudo_log_likelihood"] = (self._pll_sum(v), v.shape[0])
+        return sums
+
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
+        """Summed squared error per visible unit of the mean-field reconstruction (``"loss"``) and,
+        for Bernoulli units, the summed stochastic pseudo-log-likelihood."""
+        x = x.as_in_context(self.ctx[0])
+        figures = {"loss": mx.nd.sum(mx.nd.mean(mx.nd.square(self(x) - x), axis=1))}
+        if not self.gaussian:
+            figures["pseudo_log_likelihood"] = self._pll_sum(x)
+        return figures
+
+    #: Training samples per epoch whose pseudo-log-likelihood `train_epoch` reports.
+    pll_samples = 1000
+
+    def _pll_sum(self, v: mx.nd.NDArray) -> mx.nd.NDArray:
+        """The summed stochastic pseudo-log-likelihood of ``v`` (one unit per sample drawn from
+        MXNet's generator, which `training.fit` reseeds every epoch), on ``v``'s device, without a
+        host sync."""
+        n, device = v.shape[0], v.context
+        flips = mx.nd.one_hot(mx.nd.random.randint(0, self.visible_dim, shape=(n,), ctx=device), self.visible_dim)
+        pll = self._graphs.graph("pll", lambda: _PseudoLikelihood(self))
+        return mx.nd.sum(pll(v, flips)) * float(self.visible_dim)
+
+    def _flips(self, n: int, device: mx.Context, seed: int) -> mx.nd.NDArray:
+        """One-hot ``(n, V)``: one random visible unit per sample."""
+        units = np.random.RandomState(seed).randint(0, self.visible_dim, n)
+        return mx.nd.one_hot(mx.nd.array(units, ctx=device), self.visible_dim)
+
+    # The training fast paths update through a few internals of Gluon's Trainer and MXNet's
+    # Optimizer (`gluon_internals`): the updater, its momentum states and its update counts, so
+    # that a fast step is the very update `Trainer.update` would make and a checkpoint carries on.
     def _trainer_parts(self) -> Optional[Tuple[Any, Any, List[int]]]:
         """``(trainer, updater, parameter indices)`` when a single-device trainer may be bypassed."""
-        trainer = self.trainer
-        try:
-            if len(self.ctx) != 1 or trainer._update_on_kvstore or getattr(trainer, "_amp_loss_scaler", None):
-                return None
-            if getattr(trainer, "parameter_server", None) is not None:
-                return None  # gradients must reach `apply_gradients`, which sums them over workers
-            if not trainer._kv_initialized:
-                trainer._init_kvstore()
-            if trainer._params_to_init:
-                trainer._init_params()
-            if trainer._kvstore is not None or len(trainer._updaters) != 1:
-                return None
-            indices = [trainer._param2idx[p.name] for p in (self.weight, self.visible_bias, self.hidden_bias)]
-            return trainer, trainer._updaters[0], indices
-        except (AttributeError, KeyError):  # another MXNet: take the ordinary path
+        trainer = self.trainers.get("model")
+        if trainer is None or len(self.ctx) != 1 or self.parameter_servers.get("model") is not None:
+            return None  # several devices or workers: gradients must reach `apply_gradients`
+        found = local_updater(trainer)
+        if found is None:
             return None
+        updater, index_of = found
+        try:
+            indices = [index_of[p.name] for p in (self.weight, self.visible_bias, self.hidden_bias)]
+        except KeyError:
+            return None
+        return trainer, updater, indices
 
     def _direct_updater(self, clip_norm: Optional[float]) -> Optional[Tuple[Any, Any, List[int]]]:
         return None if clip_norm is not None else self._trainer_parts()
@@ -630,23 +661,20 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
         Trainer's aggregated ``multi_sgd_mom_update`` gives bit-identical results but took 2.6 ms
         instead of 1.0 for a 500 x 784 RBM."""
         trainer, updater, indices = parts
-        trainer._check_and_rescale_grad(trainer._scale / batch_size)
-        optimizer, device = trainer._optimizer, self.ctx[0]
+        rescale = set_gradient_rescale(trainer, batch_size)
+        optimizer, device = optimizer_of(trainer), self.ctx[0]
         weights = [p.data(device) for p in (self.weight, self.visible_bias, self.hidden_bias)]
         if not self._plain_sgd(optimizer):
             updater(indices, list(grads), weights)
             return
         states = self._sgd_states(parts)
-        optimizer._set_current_context(device.device_id)
-        optimizer._update_count(indices)
-        kwargs = dict(rescale_grad=optimizer.rescale_grad)
-        for weight, grad, state, lr, wd in zip(weights, grads, states, optimizer._get_lrs(indices),
-                                               optimizer._get_wds(indices)):
+        lrs = count_update(trainer, indices, device.device_id)
+        for weight, grad, state, lr, wd in zip(weights, grads, states, lrs, weight_decays(trainer, indices)):
             if state is None:
-                mx.nd.sgd_update(weight, grad, out=weight, lr=lr, wd=wd, **kwargs)
+                mx.nd.sgd_update(weight, grad, out=weight, lr=lr, wd=wd, rescale_grad=rescale)
             else:
                 mx.nd.sgd_mom_update(weight, grad, state, out=weight, lr=lr, wd=wd,
-                                     momentum=optimizer.momentum, **kwargs)
+                                     momentum=optimizer.momentum, rescale_grad=rescale)
 
     def _plain_sgd(self, optimizer: Any) -> bool:
         """SGD (with or without momentum) on float32 parameters, no gradient clipping."""
@@ -657,86 +685,44 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
         """The updater's momentum arrays (created or moved as the updater would on its first call)."""
         trainer, updater, indices = parts
         device = self.ctx[0]
-        for index, param in zip(indices, (self.weight, self.visible_bias, self.hidden_bias)):
-            if index not in updater.states:
-                updater.states[index] = trainer._optimizer.create_state_multi_precision(index, param.data(device))
-                updater.states_synced[index] = True
-            elif not updater.states_synced[index]:
-                updater.states[index] = updater.sync_state_context(updater.states[index], device)
-                updater.states_synced[index] = True
-        return [updater.states[index] for index in indices]
-
-    def _graph(self, key: Any, build: Any) -> gluon.HybridBlock:
-        """A cached, hybridized internal graph (kept outside the children: no parameters of its own
-        are saved, and the model's ``hybridize`` does not switch it off)."""
-        graphs = self.__dict__.setdefault("_graphs", _GraphCache()).blocks
-        if key not in graphs:
-            if len(graphs) >= 16:  # e.g. many distinct batch sizes: forget the oldest
-                graphs.pop(next(iter(graphs)))
-            graphs[key] = build()
-            graphs[key].hybridize(static_alloc=True, static_shape=True)
-        return graphs[key]
-
-    def _graph_constants(self, key: Any, build: Any) -> Any:
-        """Cached constant inputs of the internal graphs (`mx.nd.array` waits for the engine: make
-        them once, not per call)."""
-        constants = self.__dict__.setdefault("_graphs", _GraphCache()).constants
-        if key not in constants:
-            if len(constants) >= 8:  # e.g. a new weight decay or device: forget the oldest
-                constants.pop(next(iter(constants)))
-            constants[key] = build()
-        return constants[key]
+        weights = [p.data(device) for p in (self.weight, self.visible_bias, self.hidden_bias)]
+        return updater_states(trainer, updater, indices, weights)
 
     # ------------------------------------------------------------------ per-epoch fast path
-    def learn_epoch(self, batches: Iterable[Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]],
-                    clip_norm: Optional[float] = None,
-                    regularizers: Sequence[Any] = ()) -> Tuple[Optional[mx.nd.NDArray], int]:
-        """One epoch (called by `training.fit`).
-
-        With plain SGD (``optimizer="sgd"``, the default), one device, no ``clip_norm`` and no
-        regularizers, runs up to `fused_batches` updates per graph call (`_FusedEpoch`): the same
-        CD-k/PCD-k and the same momentum update as the per-batch path, about twice as fast on
-        small models where MXNet's per-operator overhead dominates. Otherwise (or when
-        ``fused_batches`` is 0, or for large models where it does not pay) one `learn_step` per
-        batch.
-        """
-        plan = self._fused_plan(clip_norm, regularizers)
-        if plan is None:
-            return default_learn_epoch(self, batches, clip_norm, regularizers)
+    def _fused_epoch(self, batches: Iterable[Batch], plan: Tuple[Any, Any, List[int]]) -> StepSums:
+        """Every batch of an epoch through `_FusedEpoch`, `fused_batches` updates per graph call."""
         trainer, updater, indices = plan
-        optimizer = trainer._optimizer
+        optimizer = optimizer_of(trainer)
         device = self.ctx[0]
         params = (self.weight, self.visible_bias, self.hidden_bias)
         states = self._sgd_states(plan)
-        wds = optimizer._get_wds(indices)
+        wds = weight_decays(trainer, indices)
         theta = self._pack([p.data(device) for p in params], _ONES_GENERATOR)
         mom = self._pack(states, 0.0) if optimizer.momentum > 0 else mx.nd.zeros_like(theta)
-        constants = self._graph_constants(("constants", tuple(wds), device),
+        constants = self._graphs.constant(("constants", tuple(wds), device),
                                           lambda: self._fused_constants(wds, device))
         errors, count, chunk = [], 0, []
 
         def run(chunk: List[mx.nd.NDArray], theta: mx.nd.NDArray, mom: mx.nd.NDArray):
             n, b = len(chunk), chunk[0].shape[0]
-            rates = []
-            for _ in range(n):  # the bookkeeping of n `Trainer.update` calls: counts, lr schedule
-                optimizer._set_current_context(device.device_id)
-                optimizer._update_count(indices)
-                rates.append(optimizer._get_lrs(indices)[0])
-            rescale = trainer._scale / b
-            optimizer.rescale_grad = rescale
+            # The bookkeeping of n `Trainer.update` calls: counts, learning-rate schedule.
+            rates = [count_update(trainer, indices, device.device_id)[0] for _ in range(n)]
+            rescale = set_gradient_rescale(trainer, b)
             decay = constants["decay"]
             # Without a schedule the rate is constant: one graph with it baked in (2 operators
             # fewer per update); with one, the rates are an input.
             step = rates[0] * rescale if optimizer.lr_scheduler is None else None
             key = ("fused", n, b, float(optimizer.momentum), decay is not None, step)
-            graph = self._graph(key, lambda: _FusedEpoch(self, n, b, optimizer.momentum, decay is not None, step))
+            graph = self._graphs.graph(
+                key, lambda: _FusedEpoch(self, n, b, optimizer.momentum, decay is not None, step),
+                static_alloc=True, static_shape=True)
             inputs = list(chunk) + [noise for noise in self._fused_noise(n, b, device) if noise is not None]
             if step is None:
                 inputs.append(_device_column([rate * rescale for rate in rates], device))
                 if decay is not None:
                     inputs += [_device_column(rates, device), decay]
             elif decay is not None:
-                inputs.append(self._graph_constants(("decay", tuple(wds), rates[0], device),
+                inputs.append(self._graphs.constant(("decay", tuple(wds), rates[0], device),
                                                     lambda: decay * rates[0]))
             inputs += [theta, mom]
             if self.persistent:
@@ -761,14 +747,14 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
         if optimizer.momentum > 0:
             self._unpack(mom, states)
         if not errors:
-            return None, 0
+            return {}
         total = errors[0] if len(errors) == 1 else mx.nd.add_n(*errors)
-        return total / self.visible_dim, count
+        return {"loss": (total / self.visible_dim, count)}
 
     #: Test hook: a function ``(n, batch_size, device) -> (hidden, visible)`` giving the random
     #: numbers of ``n`` updates - uniforms ``(n, n_h, B, H)`` for the hidden samples and
     #: ``(n, n_v, B, V)`` (uniform, or normal for Gaussian units; ``None`` when ``n_v = 0``) for the
-    #: visible ones (`_noise_counts`) - to both training paths, so that they can be fed the same.
+    #: visible ones (`noise_counts`) - to both training paths, so that they can be fed the same.
     _noise_source: Optional[Callable[[int, int, mx.Context],
                                      Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]]] = None
 
@@ -791,7 +777,7 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
         if parts is None:
             return None
         params = (self.weight, self.visible_bias, self.hidden_bias)
-        if not self._plain_sgd(parts[0]._optimizer) or any(p.lr_mult != 1.0 for p in params):
+        if not self._plain_sgd(optimizer_of(parts[0])) or any(p.lr_mult != 1.0 for p in params):
             return None
         return parts
 
@@ -838,7 +824,7 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
             hidden, visible = self._noise_source(n, batch_size, device)
             pad = lambda a: mx.nd.concat(a, mx.nd.zeros(a.shape[:-1] + (1,), ctx=device), dim=3)  # noqa: E731
             return pad(hidden), None if visible is None else pad(visible)
-        n_h, n_v = _noise_counts(self.k, self.persistent)
+        n_h, n_v = noise_counts(self.k, self.persistent)
         hidden = mx.nd.random.uniform(shape=(n, n_h, batch_size, self.hidden_dim + 1), ctx=device)
         if not n_v:
             return hidden, None
@@ -854,25 +840,11 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
             chain = self._chains[i] = v0.copy()
         return chain[: v0.shape[0]]
 
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
-        x = x.as_in_context(self.ctx[0])
-        return mx.nd.sum(mx.nd.mean(mx.nd.square(self(x) - x), axis=1))
-
-    def epoch_metrics(self, iteratable_data: IteratableData) -> Dict[str, float]:
-        if self.gaussian:
-            return {}
-        data = getattr(iteratable_data, "test_x", None)
-        if data is None:
-            data = getattr(iteratable_data, "x", None)
-        if data is None:
-            return {}
-        return {"pseudo_log_likelihood": float(self.pseudo_log_likelihood(data[:1000]).mean())}
-
     # ------------------------------------------------------------------ inference
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Hidden probabilities ``p(h = 1 | v)``, shape ``(N, H)``."""
         return self._batched(
-            lambda v: mx.nd.sigmoid(_hidden_pre(mx.nd, v, self.weight.data(v.context),
+            lambda v: mx.nd.sigmoid(hidden_pre(mx.nd, v, self.weight.data(v.context),
                                                 self.hidden_bias.data(v.context), self.hidden_dim)),
             observed_arr, batch_size)
 
@@ -888,22 +860,16 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
         """
         if self.gaussian:
             raise ValueError("pseudo_log_likelihood is defined here for Bernoulli visible units only")
-        v = self._as_input(observed_arr).as_in_context(self.ctx[0])
-        v = (v > 0.5).astype(np.float32)  # the PLL of binary units needs binary states
+        device = self.ctx[0]
+        v = self._as_input(observed_arr).as_in_context(device)
         n = v.shape[0]
-        energy = self.energy(v)
-        if exact:
-            units = [np.full(n, i) for i in range(self.visible_dim)]
-        else:
-            units = [np.random.RandomState(seed).randint(0, self.visible_dim, n)]
-        total = mx.nd.zeros(n, ctx=self.ctx[0])
-        for unit in units:
-            flip = mx.nd.one_hot(mx.nd.array(unit, ctx=self.ctx[0]), self.visible_dim)
-            flipped = mx.nd.abs(v - flip)
-            # log sigmoid(F(flipped) - F(v)) = -softplus(F(v) - F(flipped))
-            total = total - mx.nd.Activation(energy - self.energy(flipped), act_type="softrelu")
-        scale = 1.0 if exact else float(self.visible_dim)
-        return (total * scale).asnumpy()
+        pll = self._graphs.graph("pll", lambda: _PseudoLikelihood(self))
+        if not exact:
+            return (pll(v, self._flips(n, device, seed)) * float(self.visible_dim)).asnumpy()
+        total = mx.nd.zeros(n, ctx=device)
+        for unit in range(self.visible_dim):
+            total = total + pll(v, mx.nd.one_hot(mx.nd.full((n,), unit, ctx=device), self.visible_dim))
+        return total.asnumpy()
 
     def sample(self, n: int = 16, steps: int = 1000, *, init: Any = None,
                return_probabilities: bool = True) -> np.ndarray:
@@ -920,7 +886,7 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
             v = self._as_input(init).as_in_context(device)
         else:
             bias = self.visible_bias.data(device).reshape((1, -1)).broadcast_to((n, self.visible_dim))
-            v = _visible_sample(mx.nd, bias if self.gaussian else mx.nd.sigmoid(bias), self.gaussian)
+            v = visible_sample(mx.nd, bias if self.gaussian else mx.nd.sigmoid(bias), self.gaussian)
         for _ in range(steps):
             v, mean = self.gibbs(v)
         return (mean if return_probabilities else v).asnumpy()
@@ -931,8 +897,9 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
                      for p in (self.weight, self.visible_bias, self.hidden_bias))
 
     def log_partition(self, method: str = "ais", *, chains: int = 100, betas: Any = 20000,
-                      base_visible_bias: Any = None, seed: int = 0) -> float:
-        """``log Z`` of the model.
+                      base_visible_bias: Any = None, seed: int = 0, verbose: Any = 1) -> float:
+        """``log Z`` of the model; kept until the parameters change (a second call with the same
+        arguments on the same parameters returns at once).
 
         Args:
             method: ``"exact"`` sums over all ``2^H`` hidden states (``H <= 20``); ``"ais"`` runs
@@ -942,12 +909,18 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
             base_visible_bias: visible biases of the AIS base model (default: this model's, which is
                 close to the data marginals when ``visible_bias_init="data"``).
             seed: seeds the AIS chains.
+            verbose: AIS progress (see `training.TaskProgress`): 1 a bar in Jupyter and on
+                terminals, 0 none.
         """
+        if method not in ("exact", "ais"):
+            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+        key = (method,) if method == "exact" else (method, chains, cache_key(betas), cache_key(base_visible_bias), seed)
         if method == "exact":
-            return self._exact_log_partition()
-        if method == "ais":
-            return self._ais_log_partition(chains, betas, base_visible_bias, seed)
-        raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+            compute = self._exact_log_partition
+        else:
+            def compute() -> float:
+                return self._ais_log_partition(chains, betas, base_visible_bias, seed, verbose)
+        return self._log_z_cache.get(lambda: self._numpy_params(), key, compute)
 
     def _exact_log_partition(self) -> float:
         if self.hidden_dim > 20:
@@ -965,7 +938,7 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
 
         return logsumexp_binary_states(self.hidden_dim, log_terms)
 
-    def _ais_log_partition(self, chains: int, betas: Any, base_visible_bias: Any, seed: int) -> float:
+    def _ais_log_partition(self, chains: int, betas: Any, base_visible_bias: Any, seed: int, verbose: Any = 1) -> float:
         device = self.ctx[0]
         schedule = ais_betas(betas) if np.isscalar(betas) else np.asarray(betas, dtype=np.float64)
         weight, visible_bias, hidden_bias = (p.data(device) for p in (self.weight, self.visible_bias, self.hidden_bias))
@@ -985,9 +958,12 @@ class RestrictedBoltzmannMachines(_PersistentChains, ObservableModel):
         # Padding transitions at beta = 1 add nothing to the weights (one graph serves every call).
         pairs = np.concatenate([pairs, np.ones(((-len(pairs)) % _AIS_STEPS_PER_CALL, 2))])
         prevs, nows = (mx.nd.array(pairs[:, i:i + 1], ctx=device) for i in (0, 1))
-        for i in range(0, len(pairs), _AIS_STEPS_PER_CALL):
-            v, log_w = self.annealing(v, log_w, prevs[i:i + _AIS_STEPS_PER_CALL], nows[i:i + _AIS_STEPS_PER_CALL], base)
-        log_z = log_z0 + log_mean_exp(log_w.asnumpy().astype(np.float64))
+        with TaskProgress(len(schedule) - 1, f"{type(self).__name__} AIS", verbose, unit="transitions") as progress:
+            for i in range(0, len(pairs), _AIS_STEPS_PER_CALL):
+                v, log_w = self.annealing(v, log_w, prevs[i:i + _AIS_STEPS_PER_CALL], nows[i:i + _AIS_STEPS_PER_CALL],
+                                          base)
+                progress.update(min(_AIS_STEPS_PER_CALL, len(schedule) - 1 - i))
+            log_z = log_z0 + log_mean_exp(log_w.asnumpy().astype(np.float64))
         if self.gaussian:
             # p_1 above is exp(-F(v) + |b_v|^2 / 2): its normaliser is Z exp(|b_v|^2 / 2).
             log_z -= 0.5 * float((visible_bias ** 2).sum().asscalar())

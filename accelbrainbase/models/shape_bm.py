@@ -11,30 +11,31 @@ block of ``h1`` attached to it, ``W1`` ``(n1, P)`` the weights every patch share
 ``(n2, 4 n1)`` full. Local receptive fields keep the parameter count small (the model learns from
 few images), the overlap stitches the patches together, and ``h2`` carries the global shape.
 
-The model *is* a `DeepBoltzmannMachines` with the structured first-layer weight
-``W1_full = [W1 on patch 1; ...; W1 on patch 4]`` ``(4 n1, H W)``: every graph here expands the
-shared ``W1`` into that matrix (one ``take``) and runs the DBM's own mean field, block Gibbs sweeps
-and training step (`accelbrainbase.models.dbm`); the training gradient of ``W1_full`` is folded
-back into the shared weights by summing its four patch blocks (the chain rule of weight tying).
+The model *is* a `DeepBoltzmannMachines` (a subclass) with the structured first-layer weight
+``W1_full = [W1 on patch 1; ...; W1 on patch 4]`` ``(4 n1, H W)``: its weight-expansion hook
+(`ShapeBoltzmannMachine.expand_weights`) builds that matrix from the shared ``W1`` (one ``take``)
+inside every graph, so the DBM's own mean field, block Gibbs sweeps, training step, persistent
+chains, AIS and variational bound run unchanged; the training gradient of ``W1_full`` is folded
+back into the shared weights by summing its four patch blocks (`fold_weight_gradients`, the chain
+rule of weight tying). This module adds the patch geometry, the patch-wise pre-training, and
+inpainting and sampling of images.
 """
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import mxnet as mx
 import numpy as np
+from mxnet import gluon
 
-from ..checks import check_array
+from ..checks import check_array, check_unit_range
 from ..context import CtxLike, derive_seed, seed_mxnet
-from ..interfaces import IteratableData
 from ..registry import register_model
-from ..training import CHECKPOINT_FILE
-from .base import ObservableModel, momentum_optimizer_params
-from .dbm import (DeepBoltzmannMachines, _Coupling, _Graphs, _Layout, _MeanField, _ParameterView,
-                  _TrainingStep, _gibbs_sweep, _mean_field, _reconstruction)
-from .rbm import RestrictedBoltzmannMachines, _bernoulli
+from ..training import TaskProgress
+from .boltzmann import DBMView, bernoulli, gibbs_sweep, mean_field
+from .dbm import DeepBoltzmannMachines
+from .rbm import RestrictedBoltzmannMachines
 
 __all__ = ["ShapeBoltzmannMachine", "patch_geometry"]
 
@@ -125,42 +126,7 @@ def _fold(F: Any, grad_full: Any, fold_index: Any) -> Any:
     return F.transpose(F.sum(picked, axis=0))                                  # (n1, P)
 
 
-def _share_geometry(view: Any, sbm: "ShapeBoltzmannMachine") -> None:
-    """Give a parameter view the model's geometry constant (shared, not copied)."""
-    view.expand_index = sbm.expand_index
-    view.params.update({sbm.expand_index.name: sbm.expand_index})
-
-
-class _SharedPatchWeights:
-    """Mixin for the DBM's parameter views: they compute with ``W1_full`` (`_expand`)."""
-
-    def __init__(self, sbm: "ShapeBoltzmannMachine", *args: Any) -> None:
-        super().__init__(sbm, *args)
-        _share_geometry(self, sbm)
-
-    def hybrid_forward(self, F, *inputs, **params):  # noqa: D102
-        return super().hybrid_forward(F, *inputs, **_expand(F, params))
-
-
-class _Step(_SharedPatchWeights, _TrainingStep):
-    """The DBM's joint-training gradient with the ``W1_full`` gradient folded into ``W1``."""
-
-    def __init__(self, sbm: "ShapeBoltzmannMachine") -> None:
-        super().__init__(sbm)
-        # Only this graph folds: the constant is its own (the model's forward does not use it).
-        self.fold_index = self.params.get_constant("fold_index", mx.nd.array(sbm._fold_index, dtype=np.float32))
-        self.fold_index.initialize(ctx=sbm.ctx)
-
-    def hybrid_forward(self, F, v0, chain, **params):  # noqa: D102
-        outs = super().hybrid_forward(F, v0, chain, **params)
-        return (_fold(F, outs[0], params["fold_index"]),) + tuple(outs[1:])
-
-
-class _Field(_SharedPatchWeights, _MeanField):
-    """Mean-field posteriors ``(mu_1, mu_2, p(v | mu_1))`` of flat images."""
-
-
-class _ClampedMeanField(_ParameterView):
+class _ClampedMeanField(DBMView):
     """Mean-field inference of the unknown pixels: ``v_known`` clamped, the unknown pixels, ``h1``
     and ``h2`` updated in turn. Each half-sweep (``h1`` given ``[v, h2]``, then ``[v_unknown, h2]``
     given ``h1``) is an exact coordinate-ascent step of the variational bound with the known pixels
@@ -173,13 +139,12 @@ class _ClampedMeanField(_ParameterView):
     def __init__(self, sbm: "ShapeBoltzmannMachine", steps: int) -> None:
         super().__init__(sbm)
         self.steps = steps
-        _share_geometry(self, sbm)
 
     def hybrid_forward(self, F, known, unknown, start, **params):  # noqa: D102
         lay = self.layout
-        c = _Coupling(F, _expand(F, params), lay)
+        c = self.coupling(F, params)
         v = known + unknown * start
-        odd, even_hidden = _mean_field(F, v, c, lay, 1)
+        odd, even_hidden = mean_field(F, v, c, lay, 1)
         for _ in range(self.steps):
             odd = F.sigmoid(F.FullyConnected(F.concat(v, even_hidden, dim=1), c.w_oe, c.b_o, num_hidden=lay.n_odd))
             p_even = F.sigmoid(F.FullyConnected(odd, c.w_eo, c.b_e, num_hidden=lay.n_even))
@@ -188,7 +153,7 @@ class _ClampedMeanField(_ParameterView):
         return v, odd, even_hidden
 
 
-class _ClampedGibbs(_ParameterView):
+class _ClampedGibbs(DBMView):
     """``sweeps`` block Gibbs sweeps with the known pixels clamped (nothing clamped when
     ``unknown`` is all ones: plain sampling). Inputs: the even vector ``[v, h2]`` ``(B, E)``,
     ``known`` and ``unknown`` ``(B, V)``. Returns the new even vector and the sum over the sweeps
@@ -197,14 +162,13 @@ class _ClampedGibbs(_ParameterView):
     def __init__(self, sbm: "ShapeBoltzmannMachine", sweeps: int) -> None:
         super().__init__(sbm)
         self.sweeps = sweeps
-        _share_geometry(self, sbm)
 
     def hybrid_forward(self, F, even, known, unknown, **params):  # noqa: D102
         lay = self.layout
-        c = _Coupling(F, _expand(F, params), lay)
+        c = self.coupling(F, params)
         total = None
         for _ in range(self.sweeps):
-            _, even, p_even = _gibbs_sweep(F, even, c, lay)
+            _, even, p_even = gibbs_sweep(F, even, c, lay)
             v = known + unknown * F.slice_axis(even, axis=1, begin=0, end=lay.n_visible)
             even = F.concat(v, F.slice_axis(even, axis=1, begin=lay.n_visible, end=None), dim=1)
             p_v = F.slice_axis(p_even, axis=1, begin=0, end=lay.n_visible)
@@ -224,7 +188,7 @@ def _example(rng: np.random.RandomState):
 
 
 @register_model("shape_bm", example=_example)
-class ShapeBoltzmannMachine(ObservableModel):
+class ShapeBoltzmannMachine(DeepBoltzmannMachines):
     """Shape Boltzmann machine: a two-hidden-layer DBM for binary shape images whose first hidden
     layer is split over four overlapping patches sharing one set of weights (Eslami et al. 2014).
 
@@ -244,9 +208,10 @@ class ShapeBoltzmannMachine(ObservableModel):
     ``bias0..2`` (as `DeepBoltzmannMachines`, ``weight1`` being the shared patch weights), plus
     ``expand_index``, a constant index array holding the geometry.
 
-    ``learn`` runs, like `DeepBoltzmannMachines`:
+    Training runs, like `DeepBoltzmannMachines` (whose subclass it is):
 
-    1. **Layer-wise pre-training** (``pretrain_epochs`` > 0, once): a `RestrictedBoltzmannMachines`
+    1. **Layer-wise pre-training** in `prepare` (``pretrain_epochs`` > 0, once; a loaded or resumed
+       model is not pre-trained again): a `RestrictedBoltzmannMachines`
        ``P - patch_hidden_dim`` learns on the four patches of every image (weight sharing makes the
        patches samples of one RBM) with the doubled bottom-up input of DBM pre-training
        (``up_scale=2``); a second RBM ``4 patch_hidden_dim - top_hidden_dim`` with doubled top-down
@@ -257,7 +222,12 @@ class ShapeBoltzmannMachine(ObservableModel):
     2. **Joint training** through `training.fit`: the DBM's update (mean-field positive phase,
        ``fantasy_particles`` persistent Gibbs chains for the negative phase, ``gibbs_steps`` sweeps
        per update), with the gradient of the tied weights summed over the four patches. Tracked
-       loss: squared error per pixel of the mean-field reconstruction, train and test.
+       loss: squared error per pixel of the mean-field reconstruction, train and test. The
+       persistent chains are part of the model's state: a resumed or reloaded run equals the
+       uninterrupted one.
+
+    The DBM's likelihood tools apply as they are (`log_partition`, `log_likelihood` with
+    ``method="ais"``, `variational_lower_bound`, `encode` / `decode`), on the expanded weights.
 
     Args:
         height, width: image size.
@@ -323,134 +293,101 @@ class ShapeBoltzmannMachine(ObservableModel):
         optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         ph, pw, overlap = patch_geometry(height, width, filter_size, overlap_n)
-        for name, value, low in (("patch_hidden_dim", patch_hidden_dim, 1), ("top_hidden_dim", top_hidden_dim, 1),
-                                 ("pretrain_epochs", pretrain_epochs, 0), ("pretrain_k", pretrain_k, 1),
-                                 ("mean_field_steps", mean_field_steps, 1), ("gibbs_steps", gibbs_steps, 1),
-                                 ("fantasy_particles", fantasy_particles, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if pretrain_batch_size is not None and (isinstance(pretrain_batch_size, bool) or not isinstance(
-                pretrain_batch_size, (int, np.integer)) or pretrain_batch_size < 1):
-            raise ValueError(f"pretrain_batch_size must be a positive integer or None, got {pretrain_batch_size!r}")
-        if pretrain_learning_rate <= 0:
-            raise ValueError(f"pretrain_learning_rate must be positive, got {pretrain_learning_rate}")
-        super().__init__(ctx=ctx, seed=seed, optimizer=optimizer, learning_rate=learning_rate,
-                         optimizer_params=momentum_optimizer_params(optimizer, momentum, weight_decay,
-                                                                    optimizer_params),
-                         initializer=initializer if initializer is not None else mx.init.Normal(0.01))
+        for name, value in (("patch_hidden_dim", patch_hidden_dim), ("top_hidden_dim", top_hidden_dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name, value in (("pretrain_epochs", pretrain_epochs), ("pretrain_k", pretrain_k),
+                            ("mean_field_steps", mean_field_steps), ("gibbs_steps", gibbs_steps),
+                            ("fantasy_particles", fantasy_particles), ("pretrain_batch_size", pretrain_batch_size)):
+            if isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        # The geometry first: the DBM's constructor asks `stored_weight_shape` for W1's shape.
         self.height, self.width = int(height), int(width)
         self.patch_height, self.patch_width, self.overlap_n = ph, pw, overlap
-        self.filter_size = (ph, pw)
         self.patch_hidden_dim, self.top_hidden_dim = int(patch_hidden_dim), int(top_hidden_dim)
+        super().__init__([self.height * self.width, 4 * self.patch_hidden_dim, self.top_hidden_dim],
+                         pretrain_epochs=pretrain_epochs, pretrain_learning_rate=pretrain_learning_rate,
+                         pretrain_k=pretrain_k, pretrain_batch_size=pretrain_batch_size,
+                         mean_field_steps=mean_field_steps, gibbs_steps=gibbs_steps,
+                         fantasy_particles=fantasy_particles, learning_rate=learning_rate, momentum=momentum,
+                         weight_decay=weight_decay, ctx=ctx, seed=seed, initializer=initializer,
+                         optimizer=optimizer, optimizer_params=optimizer_params)
+        self.filter_size = (ph, pw)
         self.input_shape = (self.height, self.width)
-        self.layer_dims = [self.height * self.width, 4 * self.patch_hidden_dim, self.top_hidden_dim]
-        self.num_layers = 2
-        self.pretrain_epochs, self.pretrain_k = int(pretrain_epochs), int(pretrain_k)
-        self.pretrain_learning_rate = float(pretrain_learning_rate)
-        self.pretrain_batch_size = None if pretrain_batch_size is None else int(pretrain_batch_size)
-        self.mean_field_steps, self.gibbs_steps = int(mean_field_steps), int(gibbs_steps)
-        self.fantasy_particles = int(fantasy_particles)
-
         self._gather, expand = _patch_indices(self.height, self.width, ph, pw)
         # For `_fold`: row 4 j + p of the (4 HW, n1) view of W1_full's gradient, for each pixel j of patch p.
         self._fold_index = (4 * self._gather + np.arange(4)[:, None]).reshape(-1)
-        self.weight1 = self.params.get("weight1", shape=(self.patch_hidden_dim, ph * pw))
-        self.weight2 = self.params.get("weight2", shape=(self.top_hidden_dim, 4 * self.patch_hidden_dim))
-        for layer, size in enumerate(self.layer_dims):
-            # Weight decay is a prior on the weights; biases are left free (Hinton 2010 §10).
-            setattr(self, f"bias{layer}", self.params.get(f"bias{layer}", shape=(size,), init=mx.init.Zero(),
-                                                          wd_mult=0.0))
         # The geometry as a constant of the graphs (saved with the model, never trained).
         self.expand_index = self.params.get_constant("expand_index", mx.nd.array(expand.T, dtype=np.float32))
-        self._param_names = ["weight1", "weight2", "bias0", "bias1", "bias2"]
-        self._layout = _Layout(self.layer_dims)
-        self._finish_init()
 
-        self._views = _Graphs(step=_Step(self))
-        self._views.step.hybridize(static_alloc=True, static_shape=True)
-        self._chains: List[Optional[mx.nd.NDArray]] = [None] * len(self.ctx)
-        self._pretrained = False
-        self.pretrain_histories: List[Any] = []
+    # ------------------------------------------------------------------ the DBM's hooks
+    def stored_weight_shape(self, layer: int) -> Tuple[int, ...]:
+        """``W1`` is stored as the shared patch weights ``(patch_hidden_dim, patch pixels)``."""
+        if layer == 1:
+            return (self.patch_hidden_dim, self.patch_height * self.patch_width)
+        return super().stored_weight_shape(layer)
 
-    # ------------------------------------------------------------------ parameters
-    def _weights(self, device: mx.Context) -> Tuple[List[Any], List[Any]]:
-        """``([None, W1_full, W2], [b0, b1, b2])`` on ``device`` (the DBM's view of the model)."""
-        params = {name: getattr(self, name).data(device) for name in self._param_names + ["expand_index"]}
-        full = _expand(mx.nd, params)
-        return [None, full["weight1"], params["weight2"]], [params[f"bias{l}"] for l in range(3)]
+    def graph_parameters(self, kind: str = "inference") -> Dict[str, gluon.Parameter]:
+        """The DBM's parameters, the geometry constant ``expand_index`` and, for the training step,
+        the index that folds the gradient (a constant of that graph only, never saved)."""
+        params = super().graph_parameters(kind)
+        params["expand_index"] = self.expand_index
+        if kind == "step":
+            params["fold_index"] = self._graphs.constant("fold_index", self._fold_constant)
+        return params
+
+    def _fold_constant(self) -> gluon.Constant:
+        constant = gluon.Constant("fold_index", mx.nd.array(self._fold_index, dtype=np.float32))
+        constant.initialize(ctx=self.ctx)
+        return constant
+
+    def expand_weights(self, F: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The parameters with the shared ``W1`` replaced by ``W1_full`` ``(4 n1, H W)`` (`_expand`)."""
+        return _expand(F, params)
+
+    def fold_weight_gradients(self, F: Any, grads: List[Any], params: Mapping[str, Any]) -> List[Any]:
+        """The gradient of the shared ``W1``: the sum of the four patch blocks of ``W1_full``'s (`_fold`)."""
+        return [_fold(F, grads[0], params["fold_index"])] + list(grads[1:])
 
     def hybrid_forward(self, F, x, **params):  # noqa: D102
-        lay = self._layout
-        c = _Coupling(F, _expand(F, params), lay)
-        odd, _ = _mean_field(F, F.reshape(x, shape=(0, -1)), c, lay, self.mean_field_steps)
-        return F.reshape_like(_reconstruction(F, odd, c, lay), x)
+        # The DBM's mean-field reconstruction of the flat image, back in the image's shape.
+        return F.reshape_like(super().hybrid_forward(F, F.reshape(x, shape=(0, -1)), **params), x)
 
-    def _view(self, name: str, build: Any) -> Any:
-        view = getattr(self._views, name, None)
-        if view is None:
-            view = build()
-            view.hybridize(static_alloc=True)
-            setattr(self._views, name, view)
-        return view
-
-    def _mark_pretrained(self) -> None:
-        self._pretrained = True
-        self._chains = [None] * len(self.ctx)
-
-    def load_parameters(self, filename: str, *args: Any, **kwargs: Any) -> None:
-        """Gluon's ``load_parameters``; the loaded model is not pre-trained again by `learn`."""
-        super().load_parameters(filename, *args, **kwargs)
-        self._mark_pretrained()
+    def load_pretrained(self, layer_index: int, source: Any,
+                        source_layer: Optional[int] = None) -> "ShapeBoltzmannMachine":
+        """`DeepBoltzmannMachines.load_pretrained` for the top layer (``layer_index=2``); the first
+        layer's shared patch weights come from this model's own pre-training."""
+        if self._check_layer(layer_index) == 1:
+            raise ValueError("the Shape-BM's first layer shares its weights over four patches: it is pre-trained by "
+                             "learn() (or loaded from a saved ShapeBoltzmannMachine), not copied from an RBM")
+        return super().load_pretrained(layer_index, source, source_layer)
 
     @classmethod
-    def load(cls, path: str, ctx: CtxLike = None) -> "ShapeBoltzmannMachine":
-        """Rebuild a model written by ``save`` (see `ObservableModel.load`); it is not pre-trained again."""
-        model = super().load(path, ctx=ctx)
-        model._mark_pretrained()
-        return model
+    def from_rbms(cls, rbms: Sequence[RestrictedBoltzmannMachines], **kwargs: Any) -> "ShapeBoltzmannMachine":
+        """Not available: the Shape-BM's geometry does not follow from a stack of RBMs."""
+        raise TypeError("ShapeBoltzmannMachine is built from its geometry (height, width, overlap_n...); "
+                        "from_rbms composes a DeepBoltzmannMachines")
 
     # ------------------------------------------------------------------ training
-    def learn(self, iteratable_data: IteratableData, **fit_kwargs: Any) -> "ShapeBoltzmannMachine":
-        """Layer-wise pre-training (first call only), then joint training through `training.fit`
-        (``fit_kwargs``: ``epochs``, ``patience``, ``checkpoint_dir``, ``lr_scheduler``, ...).
-
-        Returns ``self``.
-        """
-        self.check_data(iteratable_data)
-        x = DeepBoltzmannMachines._training_data(iteratable_data)
-        if x is not None:
-            lo, hi = float(x.min()), float(x.max())
-            if lo < 0 or hi > 1:
-                raise ValueError(f"a Shape Boltzmann machine models binary images in [0, 1]; the training data "
-                                 f"spans [{lo}, {hi}]")
-        checkpoint_dir = fit_kwargs.get("checkpoint_dir")
-        resuming = bool(fit_kwargs.get("resume")) and checkpoint_dir is not None \
-            and os.path.exists(os.path.join(checkpoint_dir, CHECKPOINT_FILE))
-        if x is None and self.pretrain_epochs > 0 and not self._pretrained:
-            logger.warning("%s: the data exposes no arrays (no `x`, no `train_batches`): "
-                           "layer-wise pre-training is skipped", type(self).__name__)
-        if x is not None and not resuming and not self._pretrained:
-            if self.pretrain_epochs > 0:
-                self._pretrain(x.reshape(len(x), -1), iteratable_data, verbose=fit_kwargs.get("verbose", True))
-            elif not self.bias0.data(self.ctx[0]).asnumpy().any():
-                # Visible biases at the log-odds of the pixel means (Hinton 2010 §8).
-                p = np.clip(x.reshape(len(x), -1).mean(axis=0), 1e-3, 1 - 1e-3)
-                self.bias0.set_data(mx.nd.array(np.log(p / (1 - p))))
-        return super().learn(iteratable_data, **fit_kwargs)
-
-    def _pretrain(self, x: np.ndarray, iteratable_data: IteratableData, verbose: bool) -> None:
-        """Greedy pre-training of the patch RBM and the top RBM (see the class docstring)."""
+    def _pretrain(self, x: np.ndarray, batch_size: int) -> None:
+        """Greedy pre-training of the patch RBM and the top RBM on flat images ``x`` ``(N, H W)``
+        (see the class docstring)."""
         from ..data import ArrayIterator  # the data layer imports nothing from the models
 
-        batch_size = self.pretrain_batch_size or int(getattr(iteratable_data, "batch_size", 32))
         n1, device = self.patch_hidden_dim, self.ctx[0]
         seeds = (lambda *salt: None) if self.seed is None else (lambda *salt: derive_seed(self.seed, *salt))
+        progress = TaskProgress(2 * self.pretrain_epochs, f"{type(self).__name__} pre-training", unit="epochs")
+
+        def tick(model: Any, epoch: int, logs: Dict[str, float]) -> None:
+            progress.update(1)
+            progress.set_postfix_str(f"train_loss={logs['train_loss']:.4g}")
+
         patches = x[:, self._gather].reshape(-1, self._gather.shape[1]).astype(np.float32)  # (4N, P)
         patch_rbm = RestrictedBoltzmannMachines(
             patches.shape[1], n1, k=self.pretrain_k, learning_rate=self.pretrain_learning_rate,
             up_scale=2.0, ctx=self.ctx, seed=seeds("pretrain", 1))
         patch_rbm.learn(ArrayIterator(patches, batch_size=min(batch_size, len(patches)), epochs=self.pretrain_epochs,
-                                      ctx=device, seed=seeds("pretrain-data", 1)), verbose=verbose)
+                                      ctx=device, seed=seeds("pretrain-data", 1)), verbose=0, callbacks=[tick])
         w1, visible, hidden = (p.data(device).asnumpy() for p in (patch_rbm.weight, patch_rbm.visible_bias,
                                                                   patch_rbm.hidden_bias))
         # Each pixel's bias: the patch RBM's visible bias averaged over the patches covering it.
@@ -470,37 +407,19 @@ class ShapeBoltzmannMachine(ObservableModel):
             4 * n1, self.top_hidden_dim, k=self.pretrain_k, learning_rate=self.pretrain_learning_rate,
             down_scale=2.0, ctx=self.ctx, seed=seeds("pretrain", 2))
         top_rbm.learn(ArrayIterator(up, batch_size=min(batch_size, len(up)), epochs=self.pretrain_epochs,
-                                    ctx=device, seed=seeds("pretrain-data", 2)), verbose=verbose)
+                                    ctx=device, seed=seeds("pretrain-data", 2)), verbose=0, callbacks=[tick])
+        progress.close()
         self.weight2.set_data(top_rbm.weight.data(device).copyto(mx.cpu()))
         self.bias2.set_data(top_rbm.hidden_bias.data(device).copyto(mx.cpu()))
         self.bias1.set_data(mx.nd.array(0.5 * (hidden1 + top_rbm.visible_bias.data(device).asnumpy())))
+        logger.info("%s: pre-trained the patch RBM and the top RBM, reconstruction errors %.4g, %.4g",
+                    type(self).__name__, patch_rbm.loss_arr[-1, 0], top_rbm.loss_arr[-1, 0])
         self.pretrain_histories = [patch_rbm.history, top_rbm.history]
-        self._mark_pretrained()
-
-    def learn_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
-                   clip_norm: Optional[float] = None) -> mx.nd.NDArray:
-        """One joint-training update: the DBM's (`DeepBoltzmannMachines.learn_step`) on the flat
-        images; returns the summed reconstruction error of the batch."""
-        return DeepBoltzmannMachines.learn_step(self, x.reshape((0, -1)), y, clip_norm)
-
-    # The DBM's persistent chains (start at data, hidden layers from the doubled up-pass of
-    # `_weights`): the same state, the same code.
-    _chain = DeepBoltzmannMachines._chain
-
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
-        x = x.as_in_context(self.ctx[0])
-        return mx.nd.sum(mx.nd.mean(mx.nd.square(self(x) - x).reshape((0, -1)), axis=1))
+        self._mark_all_pretrained()
 
     # ------------------------------------------------------------------ inference
-    def extract_feature_points(self, observed_arr: Any, layer: Optional[int] = None,
-                               batch_size: int = 1024) -> Any:
-        """Mean-field posterior ``q(h_layer = 1 | v)``: ``layer=1`` gives ``(N, 4 * patch_hidden_dim)``
-        (the four patch blocks in order), ``layer=2`` (default) ``(N, top_hidden_dim)``."""
-        layer = 2 if layer is None else layer
-        if isinstance(layer, bool) or layer not in (1, 2):
-            raise ValueError(f"layer must be 1 or 2, got {layer!r}")
-        view = self._view(f"field{self.mean_field_steps}", lambda: _Field(self, self.mean_field_steps))
-        return self._batched(lambda v: view(v.reshape((0, -1)))[layer - 1], observed_arr, batch_size)
+    def _view(self, key: Any, build: Any) -> gluon.HybridBlock:
+        return self._graphs.graph(key, build, static_alloc=True)
 
     def _check_images(self, images: Any) -> Tuple[mx.nd.NDArray, bool]:
         """``(N, H, W)`` NDArray of ``images`` (a single ``(H, W)`` image gets a batch axis)."""
@@ -512,8 +431,7 @@ class ShapeBoltzmannMachine(ObservableModel):
         if array.shape[1:] != (self.height, self.width):
             raise ValueError(f"images must have shape (N, {self.height}, {self.width}) or ({self.height}, "
                              f"{self.width}), got {tuple(np.shape(images))}")
-        if array.min() < 0 or array.max() > 1:
-            raise ValueError(f"images must hold values in [0, 1], got [{array.min()}, {array.max()}]")
+        check_unit_range(array, "images", "the Shape-BM's Bernoulli pixels")
         return mx.nd.array(array, ctx=self.ctx[0]), single
 
     def inpaint(self, images: Any, mask: Any, *, method: str = "gibbs", steps: int = 200, burn_in: int = 50,
@@ -572,7 +490,7 @@ class ShapeBoltzmannMachine(ObservableModel):
             known = flat_all[i:i + batch_size] * (1 - unknown)
             v, _, h2 = field(known, unknown, mx.nd.broadcast_like(start_value, known))
             if method == "gibbs":
-                even = mx.nd.concat(known + unknown * _bernoulli(mx.nd, v), _bernoulli(mx.nd, h2), dim=1)
+                even = mx.nd.concat(known + unknown * bernoulli(mx.nd, v), bernoulli(mx.nd, h2), dim=1)
                 total = self._gibbs_sweeps(even, known, unknown, burn_in, steps)[1]
                 v = known + unknown * total / steps
             out.append(v)
@@ -616,12 +534,12 @@ class ShapeBoltzmannMachine(ObservableModel):
         device = self.ctx[0]
         if init is not None:
             x, _ = self._check_images(init)
-            v = _bernoulli(mx.nd, x.reshape((0, -1)))
-            field = self._view(f"field{self.mean_field_steps}", lambda: _Field(self, self.mean_field_steps))
-            even = mx.nd.concat(v, _bernoulli(mx.nd, field(v)[1]), dim=1)
+            v = bernoulli(mx.nd, x.reshape((0, -1)))
+            field = self._mean_field_view(self.mean_field_steps)
+            even = mx.nd.concat(v, bernoulli(mx.nd, field(v)[1]), dim=1)
         else:
             biases = [mx.nd.sigmoid(getattr(self, f"bias{l}").data(device)) for l in (0, 2)]
-            even = _bernoulli(mx.nd, mx.nd.concat(*biases, dim=0).reshape((1, -1)).broadcast_to(
+            even = bernoulli(mx.nd, mx.nd.concat(*biases, dim=0).reshape((1, -1)).broadcast_to(
                 (n, self._layout.n_even)))
         n = even.shape[0]
         zeros = mx.nd.zeros((n, self._layout.n_visible), ctx=device)

@@ -1,4 +1,4 @@
-"""Temporal RBMs: RTRBM, RNN-RBM and LSTM-RTRBM for binary sequences ``(N, T, V)`` (SPEC §6.1).
+"""Temporal RBMs: RTRBM, RNN-RBM and LSTM-RTRBM for binary sequences ``(N, T, V)``.
 
 Each model is a chain of Bernoulli RBMs, one per time step, sharing the weight ``W`` ``(H, V)``.
 A recurrent state ``u_{t-1}``, a deterministic function of the frames ``v_1 .. v_{t-1}``, sets the
@@ -23,7 +23,8 @@ Speed: the recurrence depends on the data only (never on the samples), so the wh
 through MXNet's fused ``RNN`` operator in one call (the RTRBM's logistic recurrence is rewritten as
 a tanh RNN: ``sigmoid(z) = (1 + tanh(z / 2)) / 2``), and the T per-step RBMs then run as one batch of
 ``T * N`` frames. A training step is about 30 operators whatever the sequence length; every graph
-is hybridized and no shape is baked in.
+is hybridized and no shape is baked in. The unit primitives and the graph views are shared with
+the other Boltzmann machines (`models.boltzmann`).
 """
 from __future__ import annotations
 
@@ -38,27 +39,9 @@ from ..context import CtxLike
 from ..interfaces import IteratableData
 from ..registry import register_model
 from .base import ObservableModel, momentum_optimizer_params
-from .rbm import _GraphCache, _bernoulli, _hidden_pre, _sigmoid
+from .boltzmann import FunctionView, GraphCache, bernoulli, check_bernoulli_data, hidden_pre, log_odds, sigmoid
 
 __all__ = ["RTRBM", "RNNRBM", "LSTMRTRBM"]
-
-
-class _Graph(gluon.HybridBlock):
-    """A hybridizable graph ``fn(F, inputs, params)`` over the parameters of a model (shared, not
-    copied) - the training step, prediction, generation - compiled on its own and kept out of
-    the model's children, so nothing is saved twice."""
-
-    def __init__(self, model: "_TemporalRBM", fn: Callable[..., Any], names: Optional[Sequence[str]] = None) -> None:
-        super().__init__(prefix=model.prefix)
-        self._fn = fn  # a bound method: not a Block, so not registered as a child
-        for name, param in model._reg_params.items():
-            if names is not None and name not in names:
-                continue  # a graph takes only the parameters it uses (Gluon warns of unused ones)
-            setattr(self, name, param)
-            self.params.update({param.name: param})
-
-    def hybrid_forward(self, F, *inputs, **params):  # noqa: D102
-        return self._fn(F, inputs, params)
 
 
 def _softplus_sum(F: Any, x: Any) -> Any:
@@ -126,12 +109,13 @@ class _TemporalRBM(ObservableModel):
             self.recurrent_weight = self.params.get("recurrent_weight", shape=(gates * S, S))
             self.recurrent_bias = self.params.get("recurrent_bias", shape=(gates * S,), init=mx.init.Zero(),
                                                   wd_mult=0.0)
-        self._finish_init()
         if self.mode == "lstm":
+            self.initialize_parameters()
             # Forget-gate biases (gate order i, f, g, o) start at 1 (Gers et al. 2000): keep the memory.
             self.recurrent_bias.set_data(mx.nd.array(np.repeat([0.0, 1.0, 0.0, 0.0], S)))
-        self.__dict__["_graphs"] = _GraphCache()
-        self._graphs_active = True
+        # The training step, prediction and generation graphs over the parameters (not children:
+        # nothing is saved twice), compiled on first use.
+        self._graphs = GraphCache()
 
     # ------------------------------------------------------------------ graph pieces
     def _rnn(self, F: Any, x_tnv: Any, states: Sequence[Any], p: Dict[str, Any], state_outputs: bool):
@@ -186,14 +170,14 @@ class _TemporalRBM(ObservableModel):
 
     def _hidden_input(self, F: Any, v: Any, b_h: Any, weight: Any, hidden_bias: Any) -> Any:
         """``W v + b_h + W_uh u``."""
-        return _hidden_pre(F, v, weight, hidden_bias, self.hidden_dim) + b_h
+        return hidden_pre(F, v, weight, hidden_bias, self.hidden_dim) + b_h
 
     def _hidden_mean(self, F: Any, v: Any, b_h: Any, weight: Any, hidden_bias: Any) -> Any:
-        return _sigmoid(F, self._hidden_input(F, v, b_h, weight, hidden_bias))
+        return sigmoid(F, self._hidden_input(F, v, b_h, weight, hidden_bias))
 
     def _visible_mean(self, F: Any, h: Any, b_v: Any, weight: Any) -> Any:
         # h . W reads W as stored (no transposed copy), as the RBM's top-down pass.
-        return _sigmoid(F, F.dot(h, weight) + b_v)
+        return sigmoid(F, F.dot(h, weight) + b_v)
 
     def _frames(self, F: Any, x: Any) -> Tuple[Any, Any]:
         """``(x_tnv (T, N, V), frames (T * N, V))`` from ``x`` ``(N, T, V)``."""
@@ -229,13 +213,13 @@ class _TemporalRBM(ObservableModel):
         # The Gibbs chain: samples only, no gradient through it.
         w_c, b_v_c, b_h_c = F.BlockGrad(weight), F.BlockGrad(b_v), F.BlockGrad(b_h)
         c_c = F.BlockGrad(p["hidden_bias"])
-        h = _bernoulli(F, _sigmoid(F, F.BlockGrad(pre_pos)))
+        h = bernoulli(F, sigmoid(F, F.BlockGrad(pre_pos)))
         for step in range(self.k):
             v_mean = self._visible_mean(F, h, b_v_c, w_c)
             if step == 0:
                 first_mean = v_mean
             if step < self.k - 1:
-                h = _bernoulli(F, self._hidden_mean(F, _bernoulli(F, v_mean), b_h_c, w_c, c_c))
+                h = bernoulli(F, self._hidden_mean(F, bernoulli(F, v_mean), b_h_c, w_c, c_c))
         # CD's last visible state is the mean (less noise, Hinton 2010 §3.2), as the RBM's.
         v_neg = F.BlockGrad(v_mean)
         pre_neg = self._hidden_input(F, v_neg, b_h, weight, p["hidden_bias"])
@@ -263,12 +247,12 @@ class _TemporalRBM(ObservableModel):
         # (M, D) -> (chains * M, D): chain c of frame m at row c * M + m.
         b_v_c, b_h_c = (F.reshape(F.broadcast_axis(F.expand_dims(b, axis=0), axis=0, size=chains), shape=(-3, -2))
                         for b in (b_v, b_h))
-        v = _bernoulli(F, _sigmoid(F, b_v_c))
+        v = bernoulli(F, sigmoid(F, b_v_c))
         for step in range(self.predict_steps):
-            mean = self._visible_mean(F, _bernoulli(F, self._hidden_mean(F, v, b_h_c, weight, hidden_bias)),
+            mean = self._visible_mean(F, bernoulli(F, self._hidden_mean(F, v, b_h_c, weight, hidden_bias)),
                                       b_v_c, weight)
             if step < self.predict_steps - 1:
-                v = _bernoulli(F, mean)
+                v = bernoulli(F, mean)
         expected = F.mean(F.reshape(mean, shape=(chains, -1, self.visible_dim)), axis=0)
         return self._unframe(F, expected, x_tnv)
 
@@ -299,12 +283,12 @@ class _TemporalRBM(ObservableModel):
         u = F.reshape(self._public_state(states[0]), shape=(-3, -2))
         b_v, b_h = self._biases(F, u, p)
         weight = p["weight"]
-        mean = _sigmoid(F, b_v)
-        v = _bernoulli(F, mean)
+        mean = sigmoid(F, b_v)
+        v = bernoulli(F, mean)
         for _ in range(gibbs_steps):
-            h = _bernoulli(F, self._hidden_mean(F, v, b_h, weight, p["hidden_bias"]))
+            h = bernoulli(F, self._hidden_mean(F, v, b_h, weight, p["hidden_bias"]))
             mean = self._visible_mean(F, h, b_v, weight)
-            v = _bernoulli(F, mean)
+            v = bernoulli(F, mean)
         out = self._rnn(F, F.expand_dims(v, axis=0), states, p, state_outputs=True)
         return (v, mean) + tuple(out[1:])
 
@@ -315,22 +299,24 @@ class _TemporalRBM(ObservableModel):
             return ["weight", "hidden_bias", "recurrent_weight", "initial_state"]
         return ["input_weight", "recurrent_weight", "recurrent_bias", "initial_state"]
 
-    def _graph(self, key: Any, fn: Callable[..., Any], names: Optional[Sequence[str]] = None) -> _Graph:
-        graphs = self.__dict__["_graphs"].blocks
-        if key not in graphs:
-            graphs[key] = _Graph(self, fn, names)
-            if self._graphs_active:
-                graphs[key].hybridize()
-        return graphs[key]
+    def _parameters(self, names: Optional[Sequence[str]] = None) -> Dict[str, gluon.Parameter]:
+        """The model's parameters by attribute name (``names`` only, when given: a graph takes only
+        the parameters it uses, Gluon warns of unused ones)."""
+        every = ["weight", "visible_bias", "hidden_bias", "initial_state", "state_visible_weight", "recurrent_weight"]
+        if self.mode != "rtrbm":
+            every += ["state_hidden_weight", "input_weight", "recurrent_bias"]
+        return {name: getattr(self, name) for name in every if names is None or name in names}
+
+    def _graph(self, key: Any, fn: Callable[..., Any], names: Optional[Sequence[str]] = None) -> gluon.HybridBlock:
+        # The model's prefix: the graphs' symbols name the parameters as the model's own do.
+        return self._graphs.graph(key, lambda: FunctionView(self._parameters(names), fn, prefix=self.prefix))
 
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
         """Hybridize the forward pass; ``active`` also switches the internal graphs (training,
         prediction, generation), which are compiled from construction on: ``hybridize(False)``
         runs everything imperatively."""
         super().hybridize(active, **kwargs)
-        self._graphs_active = bool(active)
-        for graph in self.__dict__["_graphs"].blocks.values():
-            graph.hybridize(active, **kwargs)
+        self._graphs.hybridize(active, **kwargs)
 
     # ------------------------------------------------------------------ training
     def compute_loss(self, x: Any, y: Any) -> Any:
@@ -338,20 +324,23 @@ class _TemporalRBM(ObservableModel):
         free-energy surrogate in gradient."""
         return self._graph("train", self._train_fn)(x)
 
-    def learn(self, iteratable_data: IteratableData, **fit_kwargs: Any) -> "_TemporalRBM":
-        """Train with `training.fit`; sets the visible biases from the data first (log-odds of the
-        pixel means) while they are still zero, as `RestrictedBoltzmannMachines` does."""
-        x = getattr(iteratable_data, "x", None)
-        if x is not None and not self.visible_bias.data(self.ctx[0]).asnumpy().any():
-            self.check_data(iteratable_data)
-            mean = np.clip(x.asnumpy().reshape(-1, self.visible_dim).mean(axis=0), 1e-3, 1 - 1e-3)
-            self.visible_bias.set_data(mx.nd.array(np.log(mean / (1 - mean))))
-        return super().learn(iteratable_data, **fit_kwargs)
+    def check_data(self, data: IteratableData) -> None:
+        """The per-sample shape ``(T, V)`` and values in [0, 1] (Bernoulli visible units)."""
+        super().check_data(data)
+        check_bernoulli_data(data)
 
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
-        """Summed per-sequence squared error of the mean-field reconstruction per visible unit."""
+    def prepare(self, data: IteratableData) -> None:
+        """`check_data`, then the visible biases from the data (log-odds of the unit means over all
+        frames) while they are still zero, as `RestrictedBoltzmannMachines` does."""
+        super().prepare(data)
+        if not self.visible_bias.data(self.ctx[0]).asnumpy().any():
+            x, _ = data.training_arrays()
+            self.visible_bias.set_data(mx.nd.array(log_odds(np.asarray(x).reshape(-1, self.visible_dim))))
+
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
+        """``{"loss": summed per-sequence squared error of the mean-field reconstruction per visible unit}``."""
         x = x.as_in_context(self.ctx[0])
-        return mx.nd.sum(mx.nd.mean(mx.nd.square(self(x) - x), axis=(1, 2)))
+        return {"loss": mx.nd.sum(mx.nd.mean(mx.nd.square(self(x) - x), axis=(1, 2)))}
 
     # ------------------------------------------------------------------ inference
     def inference(self, observed_arr: Any, batch_size: int = 1024) -> Any:
@@ -371,7 +360,7 @@ class _TemporalRBM(ObservableModel):
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Per-step hidden probabilities ``p(h_t = 1 | v_t, v_<t)``: ``(N, T, H)``."""
-        names = [n for n in self._reg_params if n not in ("visible_bias", "state_visible_weight")]
+        names = [n for n in self._parameters() if n not in ("visible_bias", "state_visible_weight")]
         return self._batched(self._graph("features", self._features_fn, names), observed_arr, batch_size)
 
     def sample(self, steps: int = 20, n: int = 16, *, prefix: Any = None, gibbs_steps: int = 25,
@@ -398,7 +387,7 @@ class _TemporalRBM(ObservableModel):
             states = list(start(mx.nd.zeros((1, n, 1), ctx=device)))
         step = self._graph(("generate", int(gibbs_steps)),
                            functools.partial(self._generate_fn, gibbs_steps=int(gibbs_steps)),
-                           [name for name in self._reg_params if name != "initial_state"])
+                           [name for name in self._parameters() if name != "initial_state"])
         frames = []
         for _ in range(steps):
             v, mean, *states = step(*states)
