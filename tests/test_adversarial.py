@@ -63,8 +63,67 @@ def test_generator_refuses_mismatched_noise_and_bad_arguments():
         GenerativeModel(object(), NormalNoiseSampler(5, 4))
     with pytest.raises(ValueError, match="output_activation"):
         GenerativeModel(NeuralNetworks(4, [8], output_dim=6), NormalNoiseSampler(5, 4), output_activation="nope")
-    with pytest.raises(NotImplementedError, match="controller"):
+    with pytest.raises(ValueError, match="the data has no y"):
         _generator().learn(ArrayIterator(np.zeros((8, 4)), batch_size=4, epochs=1))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):  # a sigmoid output cannot reach the targets
+        _generator().learn(ArrayIterator(np.zeros((8, 4)), np.full((8, 6), 2.0), batch_size=4, epochs=1))
+
+
+def test_generator_learns_on_its_own_as_a_decoder():
+    rng = np.random.RandomState(0)
+    z = rng.randn(256, 4).astype(np.float32)
+    targets = 1 / (1 + np.exp(-z @ rng.randn(4, 6))).astype(np.float32)
+    g = _generator(learning_rate=0.01)
+    baseline = float(((targets - targets.mean(axis=0)) ** 2).mean())
+    g.learn(ArrayIterator(z[:192], targets[:192], test_x=z[192:], test_y=targets[192:], batch_size=32, epochs=40,
+                          seed=0), verbose=False)
+    # The squared error of G(z) against the targets, well below predicting their mean.
+    assert g.loss_arr[-1, 1] < 0.1 * baseline, (g.loss_arr[-1], baseline)
+    np.testing.assert_allclose(g.loss_arr[-1, 1], ((g.inference(z[192:]) - targets[192:]) ** 2).mean(), rtol=1e-4)
+
+
+def test_players_default_to_the_settings_of_for_vectors():
+    from accelbrainbase.controllers import GANController
+
+    gan = GANController.for_vectors(data_dim=6, noise_dim=4, hidden_dims=[8], seed=0)
+    plain = mx.gluon.nn.HybridSequential()
+    plain.add(mx.gluon.nn.Dense(8, activation="relu"), mx.gluon.nn.Dense(1))
+    pairs = ((_generator(), gan.generative_model), (DiscriminativeModel(plain), gan.discriminative_model),
+             (EBDiscriminativeModel(AutoEncoder(6, [4])), None))
+    for hand_built, built in pairs:
+        assert hand_built.optimizer_settings(hand_built) == ("adam", {"beta1": 0.5, "learning_rate": 1e-3})
+        if built is not None:
+            assert hand_built.optimizer_settings(hand_built) == built.optimizer_settings(built)
+    # An explicit choice wins; other optimizers get no Adam argument.
+    assert _generator(optimizer_params={}).optimizer_params == {}
+    assert _generator(optimizer="sgd").optimizer_params == {}
+
+
+def test_players_wrap_plain_blocks_with_deferred_shapes():
+    rng = np.random.RandomState(0)
+    real, fake = rng.rand(200, 6) * 0.5 + 0.5, rng.rand(200, 6) * 0.5
+    x, y = np.concatenate([real, fake]).astype(np.float32), np.r_[np.ones(200), np.zeros(200)]
+    net = mx.gluon.nn.HybridSequential()
+    net.add(mx.gluon.nn.Dense(16, activation="relu"), mx.gluon.nn.Dense(1))   # no in_units
+    d = DiscriminativeModel(net, learning_rate=0.01, seed=0)
+    assert d.input_shape is None
+    d.learn(ArrayIterator(x, y, batch_size=32, epochs=20, seed=0), verbose=False)
+    assert ((d.inference(x) > 0.5) == (y == 1)).mean() > 0.97
+    assert d.features(mx.nd.array(x[:3])).shape == (3, 16)  # all layers but the last
+    # The generator's input shape comes from its noise sampler (and the conditions).
+    g_net = mx.gluon.nn.HybridSequential()
+    g_net.add(mx.gluon.nn.Dense(8, activation="relu"), mx.gluon.nn.Dense(6))
+    g = GenerativeModel(g_net, NormalNoiseSampler(5, 4), condition_dim=3)
+    assert g.input_shape == (7,) and g.noise_dim == 4
+    # An auto-encoder energy from a plain [encoder, decoder] pair.
+    enc, dec, pair = mx.gluon.nn.HybridSequential(), mx.gluon.nn.HybridSequential(), mx.gluon.nn.HybridSequential()
+    enc.add(mx.gluon.nn.Dense(4, activation="relu"))
+    dec.add(mx.gluon.nn.Dense(6))
+    pair.add(enc, dec)
+    e = EBDiscriminativeModel(pair, seed=0)
+    energy, codes = e.energy_and_codes(mx.nd, mx.nd.array(x[:5]))
+    assert energy.shape == (5,) and codes.shape == (5, 4)
+    np.testing.assert_allclose(energy.asnumpy(), ((e.reconstruct(x[:5]) - x[:5]) ** 2).mean(axis=1), rtol=1e-5)
 
 
 def test_generator_save_load_keeps_wrapped_model_and_sampler(tmp_path):
@@ -102,7 +161,6 @@ def test_discriminator_gives_logits_and_learns_real_from_fake():
 
 def test_discriminator_features_need_an_intermediate_layer():
     class Plain(mx.gluon.HybridBlock):
-        input_shape = (3,)  # what a wrapped block must declare
 
         def __init__(self):
             super().__init__()
@@ -113,6 +171,7 @@ def test_discriminator_features_need_an_intermediate_layer():
 
     d = DiscriminativeModel(Plain(), seed=0)
     assert d(mx.nd.zeros((2, 3))).shape == (2,)
+    assert d.input_shape is None  # a plain block declares none: the data tells
     with pytest.raises(ValueError, match="intermediate layer"):
         d.features(mx.nd.zeros((2, 3)))
 

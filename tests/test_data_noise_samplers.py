@@ -15,6 +15,7 @@ from accelbrainbase.data import (
     TrueSampler,
     UniformNoiseSampler,
 )
+from accelbrainbase.data.samplers import DeviceSampler, draw_rows
 from accelbrainbase.interfaces import NoiseableData, SamplableData
 
 
@@ -207,3 +208,30 @@ def test_noise_samplers_draw_rows_on_a_device_from_the_right_distribution():
     values = uniform.draw_rows(20000, mx.cpu(1)).asnumpy()
     assert values.shape == (20000, 5) and values.min() >= -1.0 and values.max() <= 3.0
     assert abs(values.mean() - 1.0) < 0.05
+
+
+def test_condition_sampler_draws_rows_on_a_device_with_mxnets_generator():
+    sampler = ConditionSampler(num_classes=4, batch_size=8, seed=0)
+    assert isinstance(sampler, DeviceSampler) and sampler.shape == (4,)
+    mx.random.seed(3)
+    rows = sampler.draw_rows(20000, mx.cpu(1))
+    assert rows.shape == (20000, 4) and rows.context == mx.cpu(1) and rows.dtype == np.float32
+    np.testing.assert_array_equal(rows.sum(axis=1).asnumpy(), 1)
+    np.testing.assert_array_equal(rows.asnumpy().argmax(axis=1), sampler.last_labels.asnumpy())
+    frequencies = rows.asnumpy().mean(axis=0)
+    assert np.abs(frequencies - 0.25).max() < 0.015, frequencies
+    mx.random.seed(3)  # MXNet's generator decides, not the sampler's own seed
+    np.testing.assert_array_equal(ConditionSampler(4, 8, seed=99).draw_rows(20000, mx.cpu(1)).asnumpy(),
+                                  rows.asnumpy())
+    labels = ConditionSampler(4, 8, one_hot=False).draw_rows(5, mx.cpu())
+    assert labels.shape == (5,) and ConditionSampler(4, 8, one_hot=False).shape == ()
+
+
+def test_draw_rows_takes_any_sampler():
+    class Ones(SamplableData):  # a user's sampler: draw() only
+        def draw(self):
+            return mx.nd.ones((3, 2))
+
+    rows = draw_rows(Ones(), 7, mx.cpu(1))
+    assert rows.shape == (7, 2) and rows.context == mx.cpu(1)
+    assert draw_rows(NormalNoiseSampler(4, 2), 7, mx.cpu(1)).shape == (7, 2)

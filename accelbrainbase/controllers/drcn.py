@@ -1,4 +1,4 @@
-"""Unsupervised domain adaptation controllers (SPEC §6.6).
+"""Unsupervised domain adaptation controllers.
 
 `DRCNetworks` (Ghifary et al. 2016) shares a convolutional encoder between a classifier trained on
 labeled *source* images and a decoder trained to reconstruct unlabeled *target* images, so the
@@ -8,78 +8,42 @@ head that predicts which rotation was applied to images of both domains.
 
 The controllers orchestrate zoo models: the encoder (and decoder) of an auto-encoder
 (`ConvolutionalAutoEncoder` or `AutoEncoder`) and `NeuralNetworks` heads on the encoder's
-features. It is driven by `training.fit` through the machinery of the adversarial controllers
-(`accelbrainbase.controllers.gan`): a trainer per part (`PlayerTrainers`, checkpointed as one),
-data-parallel phases over ``ctx``, per-epoch loss records, and persistence of every part.
+features. They are controllers (`controllers.base.ControllerModel`): ordinary models with a
+``gluon.Trainer`` per part, whose ``train_step`` takes the two tasks in turn, each one
+`training.gradient_step` over the trainers of the parts it trains; `training.fit` drives them like
+any model (checkpoints, resume, ``save``/``load``, data-parallel training).
 """
 from __future__ import annotations
 
-import copy
-import types
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..checks import check_array, check_feature_shape
+from ..checks import check_array, check_feature_shape, check_labels
 from ..context import CtxLike, derive_seed
 from ..data.iterators import ArrayIterator
 from ..interfaces import IteratableData, NoiseableData
-from ..models.base import schedule_from
 from ..models.cae import ConvolutionalAutoEncoder
 from ..models.dense import NeuralNetworks
 from ..registry import register_model
-from .gan import PlayerTrainers, _AdversarialController, _seed_for
+from .base import ControllerModel
+from .base import seed_for as _seed_for
 
 __all__ = ["DRCNetworks", "SelfSupervisedDomainAdaptation", "rotate_images"]
 
 Batch = Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]
 
 
-class _TrainerGroup:
-    """Trainers stepped together as one (what a phase of `_AdversarialController` calls: the
-    all-reduce, the parameters to clip, the update)."""
-
-    def __init__(self, trainers: Sequence[gluon.Trainer]) -> None:
-        self.trainers = list(trainers)
-
-    @property
-    def _params(self) -> List[gluon.Parameter]:
-        return [p for t in self.trainers for p in t._params]
-
-    def allreduce_grads(self) -> None:
-        for trainer in self.trainers:
-            trainer.allreduce_grads()
-
-    def update(self, batch_size: int) -> None:
-        for trainer in self.trainers:
-            trainer.update(batch_size)
-
-
-class _PhaseTrainers(PlayerTrainers):
-    """One trainer per part (saved and loaded as in `PlayerTrainers`); a phase name gives the group
-    of the parts that phase updates. The shared encoder has ONE optimizer state that sees the
-    gradients of both tasks, weighted by λ and 1 - λ, as in the paper's single objective."""
-
-    def __init__(self, trainers: Dict[str, gluon.Trainer], phases: Dict[str, Tuple[str, ...]]) -> None:
-        super().__init__(trainers)
-        self.phases = dict(phases)
-
-    def __getitem__(self, name: str) -> Any:
-        if name in self.phases:
-            return _TrainerGroup([self.trainers[part] for part in self.phases[name]])
-        return super().__getitem__(name)
-
-
-class _SharedEncoderAdaptation(_AdversarialController):
+class _SharedEncoderAdaptation(ControllerModel):
     """What the shared-encoder domain adaptation controllers have in common: an auto-encoder whose
     encoder is shared, a `NeuralNetworks` classifier on its flattened features trained on labeled
     source batches, a cycled stream of unlabeled target batches, a trainer per part (`_parts`) and
-    a phase -> parts map (`_phases`), inference, features, accuracy."""
+    a phase -> trainers map (`phases`), inference, features, accuracy. The shared encoder has ONE
+    optimizer state that sees the gradients of both tasks, as in the papers' single objective."""
 
     _monitored = "classification_loss"
-    _phases: Dict[str, Tuple[str, ...]] = {}
 
     def __init__(self, autoencoder: Any, classifier: NeuralNetworks, *, ctx: CtxLike = None,
                  seed: Optional[int] = None) -> None:
@@ -91,8 +55,8 @@ class _SharedEncoderAdaptation(_AdversarialController):
                             f"with an encoder and a decoder; {type(autoencoder).__name__} has no {missing}")
         if not getattr(classifier, "num_classes", None):
             raise ValueError("classifier must be a NeuralNetworks classifier (num_classes=K), not a regressor")
-        self._adopt("autoencoder", autoencoder, gluon.HybridBlock)
-        self._adopt("classifier", classifier, NeuralNetworks)
+        self.add_part("autoencoder", autoencoder)
+        self.add_part("classifier", classifier, NeuralNetworks)
         self.input_shape = tuple(autoencoder.input_shape)
         self.num_classes = int(classifier.num_classes)
         self._target_data: Optional[IteratableData] = None
@@ -107,15 +71,9 @@ class _SharedEncoderAdaptation(_AdversarialController):
                 "classifier": (self.classifier.collect_params(), self.classifier)}
 
     # ------------------------------------------------------------------ trainers
-    def make_trainer(self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None) -> _PhaseTrainers:
-        """One `gluon.Trainer` per trained part (`_parts`), each with its model's optimizer settings."""
-        trainers = {}
-        for name, (params, owner) in self._parts().items():
-            opt = dict(owner.optimizer_params, learning_rate=owner.learning_rate)
-            if lr_scheduler is not None:
-                opt["lr_scheduler"] = schedule_from(copy.deepcopy(lr_scheduler), owner.learning_rate)
-            trainers[name] = gluon.Trainer(params, owner.optimizer, opt, update_on_kvstore=False)
-        return _PhaseTrainers(trainers, self._phases)
+    def trainer_plan(self) -> Dict[str, Tuple[Any, Any]]:
+        """One trainer per trained part (`_parts`), each with its model's optimizer settings."""
+        return self._parts()
 
     # ------------------------------------------------------------------ data
     def _check_images(self, shape: Tuple[int, ...], name: str) -> None:
@@ -131,33 +89,28 @@ class _SharedEncoderAdaptation(_AdversarialController):
 
     def check_data(self, iteratable_data: IteratableData) -> None:
         """The source data: labeled images of the auto-encoder's shape, labels in ``0..K-1``."""
-        shape = getattr(iteratable_data, "sample_shape", None)
-        if shape is not None:
-            self._check_images(shape, "x (source images)")
-        if hasattr(iteratable_data, "y"):
-            if iteratable_data.y is None:
-                raise ValueError(f"{type(self).__name__} learns the classifier from labeled source data: the source iterator "
-                                 f"has no y (the unlabeled target data goes to learn(source, target_data))")
-            self.classifier.check_data(types.SimpleNamespace(y=iteratable_data.y,
-                                                             test_y=getattr(iteratable_data, "test_y", None)))
+        self._check_images(iteratable_data.sample_shape, "x (source images)")
+        _, y = iteratable_data.training_arrays()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} learns the classifier from labeled source data: the source iterator "
+                             f"has no y (the unlabeled target data goes to learn(source, target_data))")
+        check_labels(y, self.num_classes, "y")
+        check_labels(iteratable_data.test_arrays()[1], self.num_classes, "test y")
 
     def _as_target(self, target_data: Any, source: IteratableData) -> Optional[IteratableData]:
         if target_data is None:
             return None
         if isinstance(target_data, IteratableData):
-            if not hasattr(target_data, "train_batches"):
-                raise TypeError(f"target_data must be images or an iterator with train_batches() (ArrayIterator, "
-                                f"UnlabeledImageIterator, ...), got {type(target_data).__name__}")
             shape = tuple(target_data.sample_shape)
             it = target_data
         else:
             x = check_array(target_data, "target_data", min_rank=2)
             shape = tuple(x.shape[1:])
-            batch_size = min(int(getattr(source, "batch_size", 64)), len(x))
+            batch_size = min(int(source.batch_size or 64), len(x))
             it = ArrayIterator(x, batch_size=batch_size, ctx=self.ctx[0],
                                seed=None if self.seed is None else derive_seed(self.seed, "target"))
-        source_shape = getattr(source, "sample_shape", None)
-        if source_shape is not None and tuple(source_shape) != shape:
+        source_shape = source.sample_shape
+        if tuple(source_shape) != shape:
             raise ValueError(f"target_data has per-sample shape {shape} but the source images have "
                              f"{tuple(source_shape)}: both domains must have images of one shape")
         self._check_images(shape, "target_data")
@@ -189,7 +142,8 @@ class _SharedEncoderAdaptation(_AdversarialController):
         # Picks up at batch `position` of the cycled target data: a resumed fit (which restores the
         # step count) draws the batches an uninterrupted one would have drawn.
         it = self._target_data
-        epoch, skip = divmod(position, max(it.iter_n, 1))
+        per_epoch = it.iter_n if it.iter_n is not None else sum(1 for _ in it.train_batches(0))
+        epoch, skip = divmod(position, max(per_epoch, 1))
         while True:
             n = 0
             for x, y in it.train_batches(epoch):
@@ -206,22 +160,14 @@ class _SharedEncoderAdaptation(_AdversarialController):
     def _classification(self, x: mx.nd.NDArray, y: mx.nd.NDArray) -> mx.nd.NDArray:
         return self.classifier.compute_loss(self.autoencoder.encoder(x), y)
 
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
-        """Summed cross-entropy of a held-out labeled source batch."""
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
+        """Summed cross-entropy of a held-out labeled source batch and its number of correct
+        predictions (`training.fit` records ``test_loss`` and ``test_accuracy``)."""
         device = self.ctx[0]
-        return self._classification(x.as_in_context(device), y.as_in_context(device)).sum()
-
-    def epoch_metrics(self, iteratable_data: IteratableData) -> Dict[str, float]:
-        """Mean loss of each task in the last epoch, and the accuracy on held-out source data."""
-        metrics = super().epoch_metrics(iteratable_data)
-        if getattr(iteratable_data, "test_y", None) is not None:
-            correct = None
-            for x, y in iteratable_data.test_batches():
-                x, y = x.as_in_context(self.ctx[0]), y.as_in_context(self.ctx[0])
-                hits = (mx.nd.argmax(self(x), axis=1) == y).sum()
-                correct = hits if correct is None else correct + hits
-            metrics["test_accuracy"] = float(correct.asscalar()) / iteratable_data.n_test
-        return metrics
+        x, y = x.as_in_context(device), y.as_in_context(device)
+        logits = self(x)
+        return {"loss": self.classifier.loss(logits, y).sum(),
+                "accuracy": (mx.nd.argmax(logits, axis=1) == y.reshape((-1,))).sum()}
 
     # ------------------------------------------------------------------ inference
     def hybrid_forward(self, F, x):  # noqa: D102
@@ -319,8 +265,7 @@ class DRCNetworks(_SharedEncoderAdaptation):
         ((3, 10), (3, 1, 8, 8))
     """
 
-    _monitored = "classification_loss"
-    _phases = {"classification": ("encoder", "classifier"), "reconstruction": ("encoder", "decoder")}
+    phases = {"classification": ("encoder", "classifier"), "reconstruction": ("encoder", "decoder")}
 
     def __init__(
         self,
@@ -337,7 +282,6 @@ class DRCNetworks(_SharedEncoderAdaptation):
         self.classification_weight = float(classification_weight)
         # The loss fit monitors (loss_arr[:, 0]): classification, unless λ = 0 switches it off.
         self._monitored = "classification_loss" if classification_weight > 0 else "reconstruction_loss"
-        self._finish_init()
 
     @classmethod
     def for_images(
@@ -373,26 +317,28 @@ class DRCNetworks(_SharedEncoderAdaptation):
                                     seed=_seed_for(seed, "classifier"), learning_rate=learning_rate)
         return cls(autoencoder, classifier, classification_weight=classification_weight, ctx=ctx, seed=seed)
 
-    def _parts(self) -> Dict[str, Tuple[gluon.ParameterDict, Any]]:
+    def _parts(self) -> Dict[str, Tuple[Any, Any]]:
         """The shared encoder, the decoder (the auto-encoder's other parameters), the classifier."""
         encoder = self._encoder_params()
-        decoder = gluon.ParameterDict()
-        for name, p in self.autoencoder.collect_params().items():
-            if name not in encoder:  # tied decoder kernels are the encoder's: updated once, there
-                decoder._params[name] = p
+        # Tied decoder kernels are the encoder's: updated once, there.
+        decoder = {name: p for name, p in self.autoencoder.collect_params().items() if name not in encoder}
         parts = super()._parts()
         return {"encoder": parts["encoder"], "decoder": (decoder, self.autoencoder), "classifier": parts["classifier"]}
 
     # ------------------------------------------------------------------ phases
-    def _learn_batch(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], clip_norm: Optional[float]) -> None:
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """A classification step (encoder + classifier) on the source batch, then a reconstruction
+        step (encoder + decoder) on the next target batch; returns their summed losses (the
+        reconstruction loss rescaled to the source batch's size when the target batch differs)."""
         lam = self.classification_weight
         if y is None:
             raise ValueError("DRCNetworks needs labeled source batches (x, y)")
+        n, losses = x.shape[0], {}
         if lam > 0:
-            n = x.shape[0]
-            loss = self._phase("classification", lambda s: lam * self._classification(s.take(x), s.take(y)),
-                               self._slices(n), n, clip_norm)
-            self._add("classification_loss", loss / lam, n)
+            loss = self.phase_step("classification", lambda xs, ys: lam * self._classification(xs, ys), x, y,
+                                   clip_norm=clip_norm)
+            losses["classification_loss"] = loss / lam
         if lam < 1:
             if self._target_data is None:  # DRCN_s: reconstruct the source images
                 xt, clean = x, None
@@ -403,12 +349,13 @@ class DRCNetworks(_SharedEncoderAdaptation):
             m, values = xt.shape[0], int(np.prod(xt.shape[1:]))
             # The paper's reconstruction loss is the squared error summed over the pixels; the
             # auto-encoders' loss is its mean.
-            loss = self._phase("reconstruction",
-                               lambda s: ((1 - lam) * values)
-                               * self.autoencoder.compute_loss(s.take(xt), s.take(clean)),
-                               self._slices(m), m, clip_norm)
-            self._add("reconstruction_loss", loss / (1 - lam), m)
+            loss = self.phase_step("reconstruction",
+                                   lambda xs, cs: ((1 - lam) * values) * self.autoencoder.compute_loss(xs, cs),
+                                   xt, clean, clip_norm=clip_norm)
+            # fit counts the source samples: a mean per target sample, weighted as the source batch.
+            losses["reconstruction_loss"] = loss * (n / ((1 - lam) * m))
         self._step_count += 1
+        return dict(losses, loss=losses[self._monitored])
 
     def reconstruct(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """The decoder's reconstruction of ``observed_arr``, same shape."""
@@ -495,7 +442,7 @@ class SelfSupervisedDomainAdaptation(_SharedEncoderAdaptation):
         ((3, 10), (3, 4))
     """
 
-    _phases = {"classification": ("encoder", "classifier"), "pretext": ("encoder", "pretext")}
+    phases = {"classification": ("encoder", "classifier"), "pretext": ("encoder", "pretext")}
 
     def __init__(
         self,
@@ -515,14 +462,13 @@ class SelfSupervisedDomainAdaptation(_SharedEncoderAdaptation):
                              "270 degrees) or num_classes=2 (0 and 180 degrees, for non-square images), got "
                              f"{type(pretext).__name__} with num_classes={getattr(pretext, 'num_classes', None)}")
         super().__init__(autoencoder, classifier, ctx=ctx, seed=seed)
-        self._adopt("pretext", pretext, NeuralNetworks)
+        self.add_part("pretext", pretext, NeuralNetworks)
         if pretext.input_shape != classifier.input_shape:
             raise ValueError(f"pretext takes inputs of shape {pretext.input_shape} but the classifier takes "
                              f"{classifier.input_shape}: both heads read the same encoder features")
         self.pretext_weight = float(pretext_weight)
         self.rotate_source = bool(rotate_source)
         self.rotations = (0, 1, 2, 3) if pretext.num_classes == 4 else (0, 2)
-        self._finish_init()
 
     @classmethod
     def for_images(
@@ -581,13 +527,16 @@ class SelfSupervisedDomainAdaptation(_SharedEncoderAdaptation):
         images, labels = self._rotated(x)
         return self.pretext.compute_loss(self.autoencoder.encoder(images), labels)
 
-    def _learn_batch(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], clip_norm: Optional[float]) -> None:
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """A classification step (encoder + classifier) on the source batch, then a pretext step
+        (encoder + pretext head) on every rotation of the next target batch; returns their summed
+        losses (the rotation loss as a mean per rotated image, weighted as the source batch)."""
         if y is None:
             raise ValueError("SelfSupervisedDomainAdaptation needs labeled source batches (x, y)")
         n = x.shape[0]
-        loss = self._phase("classification", lambda s: self._classification(s.take(x), s.take(y)),
-                           self._slices(n), n, clip_norm)
-        self._add("classification_loss", loss, n)
+        loss = self.phase_step("classification", self._classification, x, y, clip_norm=clip_norm)
+        losses = {"loss": loss, "classification_loss": loss}
         w = self.pretext_weight
         if w > 0:
             if self._target_data is None:  # no target: a rotation-regularized source classifier
@@ -598,10 +547,12 @@ class SelfSupervisedDomainAdaptation(_SharedEncoderAdaptation):
                 xt = next(self._target_batches)[0].as_in_context(x.context)
                 images = mx.nd.concat(x, xt, dim=0) if self.rotate_source else xt
             m, r = images.shape[0], len(self.rotations)
-            loss = self._phase("pretext", lambda s: w * self._rotation_loss(s.take(images)), self._slices(m),
-                               m * r, clip_norm)
-            self._add("rotation_loss", loss / w, m * r)
+            # Each image counts r times (its rotations): the step averages over the m * r of them.
+            loss = self.phase_step("pretext", lambda xs: (w / r) * self._rotation_loss(xs), images,
+                                   clip_norm=clip_norm)
+            losses["rotation_loss"] = loss * (n / (w * m))
         self._step_count += 1
+        return losses
 
     # ------------------------------------------------------------------ inference
     def predict_rotation(self, observed_arr: Any, batch_size: int = 1024) -> Any:

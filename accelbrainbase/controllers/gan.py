@@ -1,241 +1,74 @@
-"""Adversarial controllers: GAN, conditional GAN, AAE, EBGAN, EBAAE (SPEC §6.4).
+"""Adversarial controllers: GAN, conditional GAN, AAE, EBGAN, EBAAE.
 
-A controller (`ControllableModel`) holds the players of `accelbrainbase.models.adversarial` and
-trains them against each other through the project's one training loop, `training.fit`: it supplies
-``learn_epoch`` (the adversarial phases of every mini-batch), ``test_step``, ``epoch_metrics`` and a
-trainer per player (`PlayerTrainers`, which fit checkpoints as one). Each player keeps its own
-optimizer settings; every phase splits the batch over ``ctx`` (data parallel), sums the gradients
-over the devices and updates only the parameters of the player it trains.
+Each controller is an ordinary model with several optimizers (`controllers.base.ControllerModel`):
+it holds the players of `accelbrainbase.models.adversarial` (and, for the auto-encoders, an encoder
+and a decoder that may be plain Gluon blocks), owns one ``gluon.Trainer`` per phase
+(``configure_trainers``), and its ``train_step`` plays the phases of a mini-batch in turn, each one
+`training.gradient_step` (split over ``ctx``, gradients summed over the devices, one trainer
+updated). `training.fit` drives it like any model: checkpoints, ``save``/``load``, resume and
+data-parallel training are those of every model.
+
+**Optimizer settings.** Each phase trains with the settings of one part (named in the class's
+docstring): a player's own settings (every player defaults to Adam, learning rate 1e-3,
+``beta1 = 0.5``), or the controller's when the part is a plain Gluon block (same defaults). The
+settings of a network a player wraps are not used.
 
 Per epoch ``history`` records ``discriminator_loss`` and ``generator_loss`` (plus
-``reconstruction_loss`` for the auto-encoders); ``loss_arr[:, 0]`` is the discriminator loss of the
-GANs and the reconstruction loss of the AAEs, ``loss_arr[:, 1]`` the same on held-out data.
+``reconstruction_loss`` for the auto-encoders); ``train_loss`` (``loss_arr[:, 0]``) is the
+discriminator loss of the GANs and the reconstruction loss of the AAEs, ``test_loss``
+(``loss_arr[:, 1]``) the same on held-out data. With ``k > 1`` an epoch without a generator step
+records no ``generator_loss``.
 """
 from __future__ import annotations
 
-import copy
-import math
-import pickle
-import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon
+from mxnet import autograd
+from mxnet.gluon import nn
 
-from ..checks import check_feature_shape
-from ..context import CtxLike, derive_seed, seed_everything
-from ..data.samplers import ConditionSampler, NormalNoiseSampler
-from ..interfaces import ControllableModel, IteratableData, RegularizatableData, SamplableData
+from ..checks import check_feature_shape, check_labels
+from ..context import CtxLike
+from ..data.samplers import ConditionSampler, DeviceSampler, NormalNoiseSampler, draw_rows
+from ..interfaces import IteratableData, SamplableData
 from ..losses import (DiscriminatorLoss, EBGANDiscriminatorLoss, EBGANGeneratorLoss, FeatureMatchingLoss,
                       GeneratorLoss, L2NormLoss)
-from ..models.adversarial import (DiscriminativeModel, EBDiscriminativeModel, GenerativeModel, draw_rows,
-                                  move_to_ctx)
-from ..models.base import ObservableModel, encode_config, schedule_from
+from ..models.adversarial import (DiscriminativeModel, EBDiscriminativeModel, GenerativeModel,
+                                  adversarial_optimizer_params)
+from ..models.base import ObservableModel
 from ..models.dense import AutoEncoder, NeuralNetworks
-from ..registry import register_model
-from ..training import clip_gradients, load_optimizer_state_bytes, optimizer_state_bytes
+from ..registry import not_registered, register_model
+from .base import ControllerModel, seed_for
 
-__all__ = ["GANController", "ConditionalGANController", "AAEController", "EBGANController", "EBAAEController",
-           "PlayerTrainers"]
-
-Batch = Tuple[mx.nd.NDArray, Optional[mx.nd.NDArray]]
-#: Adam settings of the GAN literature (Radford et al. 2016): a short momentum memory.
-_GAN_ADAM = {"beta1": 0.5}
+__all__ = ["GANController", "ConditionalGANController", "AAEController", "EBGANController", "EBAAEController"]
 
 
-class PlayerTrainers:
-    """One `gluon.Trainer` per player, as one object: what `training.fit` stores as ``model.trainer``
-    and checkpoints with ``save_states``/``load_states``.
-
-    Example:
-        >>> trainers = PlayerTrainers({})
-        >>> len(trainers.trainers)
-        0
-    """
-
-    def __init__(self, trainers: Dict[str, gluon.Trainer]) -> None:
-        self.trainers = dict(trainers)
-
-    def __getitem__(self, name: str) -> gluon.Trainer:
-        return self.trainers[name]
-
-    def save_states(self, fname: str) -> None:
-        """Write every trainer's optimizer state into one file."""
-        states = {name: optimizer_state_bytes(trainer) for name, trainer in self.trainers.items()}
-        with open(fname, "wb") as f:
-            pickle.dump(states, f)
-
-    def load_states(self, fname: str) -> None:
-        """Read a file written by `save_states` back into the trainers."""
-        with open(fname, "rb") as f:
-            states = pickle.load(f)
-        if set(states) != set(self.trainers):
-            raise ValueError(f"{fname} holds optimizer states of {sorted(states)}, expected {sorted(self.trainers)}")
-        for name, trainer in self.trainers.items():
-            load_optimizer_state_bytes(trainer, states[name])
+def _plain_mlp(hidden: int, out: int, out_activation: Optional[str] = None) -> nn.HybridSequential:
+    """A user's plain two-layer block (no declared input size): the parts of the ``user_parts``
+    examples."""
+    net = nn.HybridSequential()
+    net.add(nn.Dense(hidden, activation="relu"), nn.Dense(out, activation=out_activation))
+    return net
 
 
-def _seed_for(seed: Optional[int], *salt: object) -> Optional[int]:
-    return None if seed is None else derive_seed(seed, *salt)
+def _plain_auto_encoder(hidden: int, code: int, out: int) -> nn.HybridSequential:
+    auto_encoder = nn.HybridSequential()
+    auto_encoder.add(_plain_mlp(hidden, code, "relu"), _plain_mlp(hidden, out))
+    return auto_encoder
 
 
-def _accumulate(total: Optional[mx.nd.NDArray], value: mx.nd.NDArray) -> mx.nd.NDArray:
-    return value if total is None else total + value
+@not_registered("the shared base of the GAN and AAE controllers; each concrete controller is registered")
+class _AdversarialController(ControllerModel):
+    """What the GANs and AAEs share: the discriminator's loss on real and fake rows in one call,
+    sampling in batches."""
 
-
-class _Slice:
-    """The part of a batch one device computes: rows ``start:stop`` on ``ctx``; ``weight`` 0 marks a
-    device without rows of its own, which joins with one zero-weighted row so every copy of the
-    parameters gets a fresh gradient (as `training.gradient_step` does)."""
-
-    __slots__ = ("ctx", "start", "stop", "weight")
-
-    def __init__(self, ctx: mx.Context, start: int, stop: int, weight: float) -> None:
-        self.ctx, self.start, self.stop, self.weight = ctx, start, stop, weight
-
-    @property
-    def n(self) -> int:
-        return self.stop - self.start
-
-    def take(self, arr: Optional[mx.nd.NDArray]) -> Optional[mx.nd.NDArray]:
-        if arr is None:
-            return None
-        if self.start == 0 and self.stop == arr.shape[0]:
-            return arr.as_in_context(self.ctx)  # the whole batch: no copy on its own device
-        return mx.nd.slice_axis(arr, axis=0, begin=self.start, end=self.stop).as_in_context(self.ctx)
-
-
-class _AdversarialController(ObservableModel, ControllableModel):
-    """What the adversarial controllers share: players on the controller's contexts, a trainer per
-    player, data-parallel phases, per-epoch loss records, persistence of every player."""
-
-    #: names of the trainers: ``name -> (player attributes whose parameters it updates, attribute
-    #: of the player whose optimizer settings it uses)``.
-    _trainer_plan: Dict[str, Tuple[Tuple[str, ...], str]] = {}
-
-    def __init__(self, *, ctx: CtxLike = None, seed: Optional[int] = None) -> None:
-        super().__init__(ctx=ctx, seed=seed)
-        self._epoch_sums: Dict[str, Any] = {}
-        self._epoch_values: Dict[str, float] = {}
-        self._step_count = 0
-
-    def get_config(self) -> Dict[str, Any]:
-        """Hyper-parameters with every player (and sampler) as its class path and config: JSON-able,
-        comparable, what `save` stores with the weights of all players."""
-        return encode_config(super().get_config())
-
-    def extra_state(self) -> Dict[str, np.ndarray]:
-        """The position in the k-step cycle (discriminator steps so far), kept by `save` and by `fit`
-        checkpoints: a resumed run updates the generator on the same batches as an uninterrupted one."""
-        return dict(super().extra_state(), step_count=np.array([self._step_count], np.int64))
-
-    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
-        state = dict(state)
-        self._step_count = int(state.pop("step_count", np.zeros(1))[0])
-        super().set_extra_state(state)
-
-    def forward(self, x: Any, *args: Any) -> Any:  # noqa: D102
-        # ``self(x)`` is the generator (or the auto-encoder): the hybridized graph leaves the
-        # discriminator out on purpose, which Gluon would warn about.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is not used by any computation.*")
-            return super().forward(x, *args)
-
-    def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> Tuple[str, str]:
-        """Write the hybridized inference graph (``self(x)``: the generator, or the auto-encoder);
-        the players it does not use (the discriminator) are left out."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is not used by any computation.*")
-            return super().export(path, epoch, remove_amp_cast)
-
-    def _adopt(self, name: str, player: Any, kind: type) -> None:
-        if not isinstance(player, kind):
-            raise TypeError(f"{name} must be a {kind.__name__}, got {type(player).__name__}")
-        with self.name_scope():
-            setattr(self, name, player)
-        move_to_ctx(player, self.ctx)
-
-    def _finish_init(self) -> None:
-        # The players arrive initialized; the controller has no parameters of its own.
-        seed_everything(self.seed, self.ctx)
-
-    # ------------------------------------------------------------------ trainers
-    def make_trainer(self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None) -> PlayerTrainers:
-        """A `PlayerTrainers` with one `gluon.Trainer` per phase, each with its player's optimizer."""
-        trainers = {}
-        for name, (parts, settings_of) in self._trainer_plan.items():
-            owner = getattr(self, settings_of)
-            params = gluon.ParameterDict()
-            for part in parts:
-                params.update(getattr(self, part).collect_params())
-            opt = dict(owner.optimizer_params, learning_rate=owner.learning_rate)
-            if lr_scheduler is not None:
-                # Each trainer counts its own updates, so each gets its own copy, starting from its
-                # player's learning rate.
-                opt["lr_scheduler"] = schedule_from(copy.deepcopy(lr_scheduler), owner.learning_rate)
-            trainers[name] = gluon.Trainer(params, owner.optimizer, opt, update_on_kvstore=False)
-        return PlayerTrainers(trainers)
-
-    def _slices(self, n: int) -> List[_Slice]:
-        ctx_list = self.ctx
-        if len(ctx_list) == 1:
-            return [_Slice(ctx_list[0], 0, n, 1.0)]
-        bounds = np.linspace(0, n, len(ctx_list) + 1).round().astype(int)
-        slices = [_Slice(c, int(a), int(b), 1.0) for c, a, b in zip(ctx_list, bounds[:-1], bounds[1:]) if b > a]
-        used = {s.ctx for s in slices}
-        slices += [_Slice(c, 0, 1, 0.0) for c in ctx_list if c not in used]
-        return slices
-
-    def _phase(self, trainer_name: str, loss_fn: Callable[[_Slice], mx.nd.NDArray], slices: List[_Slice],
-               batch_size: int, clip_norm: Optional[float]) -> mx.nd.NDArray:
-        """One update of one trainer: ``loss_fn(slice)`` gives per-sample losses of a device's rows;
-        returns their sum over the batch (on the first device)."""
-        trainer = self.trainer[trainer_name]
-        with autograd.record():
-            losses = [loss_fn(s) if s.weight else loss_fn(s) * 0.0 for s in slices]
-        autograd.backward(losses)
-        trainer.allreduce_grads()
-        if clip_norm is not None:
-            clip_gradients(list(trainer._params), clip_norm, batch_size)
-        trainer.update(batch_size)
-        device = self.ctx[0]
-        sums = [loss.sum().as_in_context(device) for loss, s in zip(losses, slices) if s.weight]
-        return sums[0] if len(sums) == 1 else mx.nd.add_n(*sums)
-
-    def _add(self, name: str, value: mx.nd.NDArray, count: int) -> None:
-        total, n = self._epoch_sums.get(name, (None, 0))
-        self._epoch_sums[name] = (_accumulate(total, value), n + count)
-
-    def learn_epoch(self, batches: Iterable[Batch], clip_norm: Optional[float] = None,
-                    regularizers: Sequence[RegularizatableData] = ()) -> Tuple[Optional[mx.nd.NDArray], int]:
-        """Every mini-batch of an epoch through the adversarial phases (called by `training.fit`).
-
-        Returns the summed monitored loss (device-side) and the sample count; a NaN in any other
-        recorded loss makes the returned total NaN too, so fit's NaN guard sees it.
-        """
-        self._epoch_sums = {}
-        params = self.collect_params() if regularizers else None
-        for x, y in batches:
-            self._learn_batch(x, y, clip_norm)
-            for regularizer in regularizers:
-                regularizer.regularize(params)
-        monitored, count = self._epoch_sums.get(self._monitored, (None, 0))
-        if monitored is None:
-            return None, 0
-        for name, (total, _) in self._epoch_sums.items():
-            if name != self._monitored:
-                monitored = monitored + 0.0 * total
-        return monitored, count
-
-    def epoch_metrics(self, iteratable_data: IteratableData) -> Dict[str, float]:
-        """The mean per-sample loss of every phase in the last epoch (one host sync per epoch)."""
-        return {name: float(total.asscalar()) / n if n else math.nan
-                for name, (total, n) in self._epoch_sums.items()}
-
-    # ------------------------------------------------------------------ shared helpers
-    def _learn_batch(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], clip_norm: Optional[float]) -> None:
-        raise NotImplementedError
+    def _discriminator_objective(self, real_in: mx.nd.NDArray, fake_in: mx.nd.NDArray) -> mx.nd.NDArray:
+        # One discriminator call on real and fake rows side by side: half the operator calls.
+        n = real_in.shape[0]
+        out = self.discriminative_model(mx.nd.concat(real_in, fake_in, dim=0))
+        return self.discriminator_loss(mx.nd.slice_axis(out, axis=0, begin=0, end=n),
+                                       mx.nd.slice_axis(out, axis=0, begin=n, end=None))
 
     def _numpy_rows(self, fn: Callable[[int], mx.nd.NDArray], n: int, batch_size: int) -> np.ndarray:
         if not isinstance(n, (int, np.integer)) or n < 1:
@@ -243,10 +76,24 @@ class _AdversarialController(ObservableModel, ControllableModel):
         parts = [fn(min(batch_size, n - i)).asnumpy() for i in range(0, n, batch_size)]
         return np.concatenate(parts)
 
-    def inference(self, observed_arr: Any, batch_size: int = 1024) -> Any:  # noqa: D102
-        return super().inference(observed_arr, batch_size)
+
+def _example_gan(rng: np.random.RandomState, condition_dim: int = 0):
+    # The noise is as wide as the data, so that self(x) - the generator - also takes the data.
+    x = rng.rand(24, 4).astype(np.float32)
+    noise = NormalNoiseSampler(8, 4 - condition_dim, seed=0)
+    g = GenerativeModel(NeuralNetworks(4, [8], output_dim=4, seed=0), noise, condition_dim=condition_dim, seed=0,
+                        learning_rate=0.01)
+    d = DiscriminativeModel(NeuralNetworks(4 + condition_dim, [8], output_dim=1, seed=0), seed=0, learning_rate=0.01)
+    return dict(generative_model=g, discriminative_model=d), x, None
 
 
+def _plain_gan(rng: np.random.RandomState, condition_dim: int = 0):
+    x = rng.rand(24, 4).astype(np.float32)
+    g = GenerativeModel(_plain_mlp(8, 4), NormalNoiseSampler(8, 4 - condition_dim), condition_dim=condition_dim)
+    return dict(generative_model=g, discriminative_model=DiscriminativeModel(_plain_mlp(8, 1))), x, None
+
+
+@register_model("gan", example=_example_gan, user_parts=_plain_gan)
 class GANController(_AdversarialController):
     """Generative adversarial network (Goodfellow et al. 2014) with the non-saturating generator loss.
 
@@ -257,13 +104,21 @@ class GANController(_AdversarialController):
     of the current real batch (Salimans et al. 2016). Feature matching is a *generator* loss: the
     discriminator's objective does not change.
 
+    The players may wrap plain Gluon blocks with shapes left to the first batch:
+    ``GANController(GenerativeModel(g, NormalNoiseSampler(64, 16)), DiscriminativeModel(d))``.
+
     Args:
         generative_model: the generator (`GenerativeModel`, with its noise sampler).
         discriminative_model: the discriminator (`DiscriminativeModel`).
-        k: discriminator steps per generator step.
+        k: discriminator steps per generator step (the position in the cycle is saved with the
+            model, so a resumed run steps the generator on the same batches).
         feature_matching_weight: weight of feature matching in the generator loss (0: off).
         ctx: context(s) of both players (they are moved there); a list trains data parallel.
         seed: seeds training (each player's initialization has its own seed).
+        initializer, optimizer, learning_rate, optimizer_params: see `ControllerModel`. The phases
+            train with the players' own settings (the discriminator phase with the discriminator's,
+            the generator phase with the generator's), so a GAN's own settings are not used by
+            them.
 
     Shapes:
         real data ``(N, *data_shape)``; ``self(z)`` / ``inference(z)`` -> ``G(z)``;
@@ -276,13 +131,11 @@ class GANController(_AdversarialController):
         >>> gan = GANController.for_vectors(data_dim=1, noise_dim=4, hidden_dims=[16],
         ...                                 output_activation="identity", seed=0)
         >>> gan = gan.learn(ArrayIterator(x, batch_size=64, epochs=2, seed=0), verbose=False)
-        >>> gan.generate(10).shape, gan.loss_arr.shape
-        ((10, 1), (2, 2))
+        >>> gan.generate(10).shape, gan.loss_arr.shape, sorted(gan.trainers)
+        ((10, 1), (2, 2), ['discriminator', 'generator'])
     """
 
-    _trainer_plan = {"discriminator": (("discriminative_model",), "discriminative_model"),
-                     "generator": (("generative_model",), "generative_model")}
-    _monitored = "discriminator_loss"
+    _discriminator_type: type = DiscriminativeModel
 
     def __init__(
         self,
@@ -293,23 +146,26 @@ class GANController(_AdversarialController):
         feature_matching_weight: float = 0.0,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
+        initializer: Optional[mx.init.Initializer] = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
-        super().__init__(ctx=ctx, seed=seed)
+        super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
+                         learning_rate=learning_rate,
+                         optimizer_params=adversarial_optimizer_params(optimizer, optimizer_params))
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k (discriminator steps per generator step) must be a positive integer, got {k!r}")
         if feature_matching_weight < 0:
             raise ValueError(f"feature_matching_weight must be >= 0, got {feature_matching_weight}")
         self.k = int(k)
         self.feature_matching_weight = float(feature_matching_weight)
-        self._adopt("generative_model", generative_model, GenerativeModel)
-        self._adopt("discriminative_model", discriminative_model, self._discriminator_type)
+        self.add_part("generative_model", generative_model, GenerativeModel)
+        self.add_part("discriminative_model", discriminative_model, self._discriminator_type)
         self.input_shape = generative_model.input_shape
         with self.name_scope():
             self._make_losses()
         self._check_players()
-        self._finish_init()
-
-    _discriminator_type: type = DiscriminativeModel
 
     def _make_losses(self) -> None:
         self.discriminator_loss = DiscriminatorLoss()
@@ -350,10 +206,25 @@ class GANController(_AdversarialController):
         return cls(generator, discriminator, ctx=ctx, seed=seed, **kwargs)
 
     # ------------------------------------------------------------------ data
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        shape = getattr(iteratable_data, "sample_shape", None)
+    def check_data(self, data: IteratableData) -> None:
+        """Real samples of the discriminator's input shape (when it declares one)."""
+        shape = self.discriminative_model.input_shape
         if shape is not None:
-            check_feature_shape(shape, self.discriminative_model.input_shape, "x (real samples)")
+            check_feature_shape(data.sample_shape, shape, "x (real samples)")
+
+    def build(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> None:
+        """Resolve the players' deferred shapes: the generator on noise, the discriminator on real rows."""
+        device, n = self.ctx[0], min(2, x.shape[0])
+        x = x[:n].as_in_context(device)
+        y = None if y is None else y[:n].as_in_context(device)
+        with autograd.predict_mode():
+            self._fake_input(n, self._fake_condition(n), device)
+            self.discriminative_model(self._with_condition(x, self._real_condition(y)))
+
+    def trainer_plan(self) -> Dict[str, Tuple[Any, Any]]:
+        """The discriminator's and the generator's trainers, each with its player's settings."""
+        return {"discriminator": (self.discriminative_model, self.discriminative_model),
+                "generator": (self.generative_model, self.generative_model)}
 
     # ------------------------------------------------------------------ phases
     def _real_condition(self, y: Optional[mx.nd.NDArray]) -> Optional[mx.nd.NDArray]:
@@ -362,22 +233,25 @@ class GANController(_AdversarialController):
     def _fake_condition(self, n: int) -> Optional[mx.nd.NDArray]:
         return None
 
-    def _with_condition(self, arr: mx.nd.NDArray, cond: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+    @staticmethod
+    def _with_condition(arr: mx.nd.NDArray, cond: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         if cond is None:
             return arr
         return mx.nd.concat(arr.reshape((arr.shape[0], -1)), cond.as_in_context(arr.context), dim=1)
 
-    def _fakes(self, s: _Slice, cond: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
-        n = max(s.n, 1)
-        z = self._with_condition(self.generative_model.noise(n, s.ctx), s.take(cond))
-        return self.generative_model(z)
+    def _fake_input(self, n: int, cond: Optional[mx.nd.NDArray], ctx: mx.Context) -> mx.nd.NDArray:
+        """What the discriminator sees of ``n`` generated samples: ``G([z, c])`` (with ``c``
+        appended), from fresh noise drawn on ``ctx``."""
+        fakes = self.generative_model(self._with_condition(self.generative_model.noise(n, ctx), cond))
+        return self._with_condition(fakes, cond)
 
-    def _discriminator_objective(self, real_in: mx.nd.NDArray, fake_in: mx.nd.NDArray) -> mx.nd.NDArray:
-        # One discriminator call on real and fake rows side by side: half the operator calls.
-        n = real_in.shape[0]
-        logits = self.discriminative_model(mx.nd.concat(real_in, fake_in, dim=0))
-        return self.discriminator_loss(mx.nd.slice_axis(logits, axis=0, begin=0, end=n),
-                                       mx.nd.slice_axis(logits, axis=0, begin=n, end=None))
+    def _discriminator_phase(self, x: mx.nd.NDArray, real_cond: Optional[mx.nd.NDArray],
+                             fake_cond: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+        # The generated samples are data of this phase: made in training mode without recording,
+        # so no gradient reaches the generator (and no graph of it is kept).
+        with autograd.pause(train_mode=True):
+            fake_in = self._fake_input(x.shape[0], fake_cond, x.context)
+        return self._discriminator_objective(self._with_condition(x, real_cond), fake_in)
 
     def _generator_objective(self, fake_in: mx.nd.NDArray, real_in: mx.nd.NDArray) -> mx.nd.NDArray:
         loss = self.generator_loss(self.discriminative_model(fake_in))
@@ -387,41 +261,35 @@ class GANController(_AdversarialController):
                                                                                     d.features(real_in))
         return loss
 
-    def _learn_batch(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], clip_norm: Optional[float]) -> None:
+    def _generator_phase(self, x: mx.nd.NDArray, real_cond: Optional[mx.nd.NDArray],
+                         fake_cond: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+        fake_in = self._fake_input(x.shape[0], fake_cond, x.context)
+        return self._generator_objective(fake_in, self._with_condition(x, real_cond))
+
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """A discriminator step on the batch and, every ``k``-th step, a generator step; returns
+        ``{"loss", "discriminator_loss"[, "generator_loss"]}`` (sums over the batch)."""
         n = x.shape[0]
-        slices = self._slices(n)
-        real_cond, fake_cond = self._real_condition(y), self._fake_condition(n)
-
-        def real_in(s: _Slice) -> mx.nd.NDArray:
-            return self._with_condition(s.take(x), s.take(real_cond))
-
-        # The generator runs in training mode without recording: its output is a constant here.
-        with autograd.train_mode():
-            fakes = [self._with_condition(self._fakes(s, fake_cond), s.take(fake_cond)) for s in slices]
-        by_ctx = {id(s): f for s, f in zip(slices, fakes)}
-        d_loss = self._phase("discriminator", lambda s: self._discriminator_objective(real_in(s), by_ctx[id(s)]),
-                             slices, n, clip_norm)
-        self._add("discriminator_loss", d_loss, n)
+        real_cond = self._real_condition(y)
+        d_loss = self.phase_step("discriminator", self._discriminator_phase, x, real_cond, self._fake_condition(n),
+                                 clip_norm=clip_norm)
+        losses = {"loss": d_loss, "discriminator_loss": d_loss}
         self._step_count += 1
-        if self._step_count % self.k:
-            return
-        fake_cond = self._fake_condition(n)
+        if self._step_count % self.k == 0:
+            losses["generator_loss"] = self.phase_step("generator", self._generator_phase, x, real_cond,
+                                                       self._fake_condition(n), clip_norm=clip_norm)
+        return losses
 
-        def generator_objective(s: _Slice) -> mx.nd.NDArray:
-            fake_in = self._with_condition(self._fakes(s, fake_cond), s.take(fake_cond))
-            return self._generator_objective(fake_in, real_in(s))
-
-        self._add("generator_loss", self._phase("generator", generator_objective, slices, n, clip_norm), n)
-
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
         """Summed discriminator loss on held-out real samples against as many fresh fakes."""
         device = self.ctx[0]
         x = x.as_in_context(device)
         y = None if y is None else y.as_in_context(device)
-        s = _Slice(device, 0, x.shape[0], 1.0)
-        fake_cond = self._fake_condition(x.shape[0])
-        fake_in = self._with_condition(self._fakes(s, fake_cond), fake_cond)
-        return self._discriminator_objective(self._with_condition(x, self._real_condition(y)), fake_in).sum()
+        n = x.shape[0]
+        fake_in = self._fake_input(n, self._fake_condition(n), device)
+        return {"loss": self._discriminator_objective(self._with_condition(x, self._real_condition(y)),
+                                                      fake_in).sum()}
 
     # ------------------------------------------------------------------ generation
     def hybrid_forward(self, F, z):  # noqa: D102
@@ -442,20 +310,29 @@ def _mlp_players(data_dim: int, noise_dim: int, condition_dim: int, hidden_dims:
                  dropout: float, batch_size: int, ctx: CtxLike,
                  seed: Optional[int]) -> Tuple[GenerativeModel, DiscriminativeModel]:
     hidden_dims = [int(h) for h in hidden_dims]
-    noise = NormalNoiseSampler(batch_size, noise_dim, ctx=ctx, seed=_seed_for(seed, "noise"))
+    noise = NormalNoiseSampler(batch_size, noise_dim, ctx=ctx, seed=seed_for(seed, "noise"))
     g_net = NeuralNetworks(noise_dim + condition_dim, hidden_dims, output_dim=data_dim, activation=activation,
-                           ctx=ctx, seed=_seed_for(seed, "generator"))
+                           ctx=ctx, seed=seed_for(seed, "generator"))
     d_net = NeuralNetworks(data_dim + condition_dim, hidden_dims[::-1], output_dim=1, dropout=dropout,
-                           activation=activation, ctx=ctx, seed=_seed_for(seed, "discriminator"))
+                           activation=activation, ctx=ctx, seed=seed_for(seed, "discriminator"))
     generator = GenerativeModel(g_net, noise, output_activation=output_activation, condition_dim=condition_dim,
-                                ctx=ctx, seed=_seed_for(seed, "generator"), learning_rate=learning_rate,
-                                optimizer_params=_GAN_ADAM)
-    discriminator = DiscriminativeModel(d_net, ctx=ctx, seed=_seed_for(seed, "discriminator"),
-                                        learning_rate=discriminator_learning_rate or learning_rate,
-                                        optimizer_params=_GAN_ADAM)
+                                ctx=ctx, seed=seed_for(seed, "generator"), learning_rate=learning_rate)
+    discriminator = DiscriminativeModel(d_net, ctx=ctx, seed=seed_for(seed, "discriminator"),
+                                        learning_rate=discriminator_learning_rate or learning_rate)
     return generator, discriminator
 
 
+def _example_cgan(rng: np.random.RandomState):
+    kwargs, x, _ = _example_gan(rng, condition_dim=2)
+    return dict(kwargs, condition_sampler=ConditionSampler(2, 8, seed=0)), x, rng.randint(0, 2, len(x))
+
+
+def _plain_cgan(rng: np.random.RandomState):
+    kwargs, x, _ = _plain_gan(rng, condition_dim=2)
+    return dict(kwargs, condition_sampler=ConditionSampler(2, 8)), x, rng.randint(0, 2, len(x))
+
+
+@register_model("cgan", example=_example_cgan, user_parts=_plain_cgan)
 class ConditionalGANController(GANController):
     """Conditional GAN (Mirza & Osindero 2014): both players see a class condition.
 
@@ -463,13 +340,15 @@ class ConditionalGANController(GANController):
     (`ConditionSampler`); the discriminator gets ``[x, c]``, with the one-hot of the real label ``y``
     for real samples and the generator's condition for generated ones. So the generator must make
     samples that look real *for their class*. The real data needs labels ``y`` in ``0..K-1``; samples
-    are vectors (flattened before the condition is appended).
+    are vectors (flattened before the condition is appended). While training the conditions are
+    drawn on the device by MXNet's generator (`ConditionSampler.draw_rows`).
 
     Args:
         generative_model: a `GenerativeModel` with ``condition_dim = num_classes``.
         discriminative_model: a `DiscriminativeModel` taking ``data_dim + num_classes`` inputs.
         condition_sampler: a `ConditionSampler` (``one_hot=True``) of the ``num_classes`` classes.
-        k, feature_matching_weight, ctx, seed: see `GANController`.
+        k, feature_matching_weight, ctx, seed, initializer, optimizer, learning_rate,
+            optimizer_params: see `GANController`.
 
     Shapes:
         real data ``(N, data_dim)`` with labels ``(N,)``; ``self(zc)`` with ``zc = [z, one_hot(c)]``;
@@ -496,13 +375,18 @@ class ConditionalGANController(GANController):
         feature_matching_weight: float = 0.0,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
+        initializer: Optional[mx.init.Initializer] = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         if not isinstance(condition_sampler, ConditionSampler) or not condition_sampler.one_hot:
             raise TypeError("condition_sampler must be a ConditionSampler with one_hot=True")
         self.condition_sampler = condition_sampler
         self.num_classes = condition_sampler.num_classes
-        super().__init__(generative_model, discriminative_model, k=k,
-                         feature_matching_weight=feature_matching_weight, ctx=ctx, seed=seed)
+        super().__init__(generative_model, discriminative_model, k=k, feature_matching_weight=feature_matching_weight,
+                         ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
+                         learning_rate=learning_rate, optimizer_params=optimizer_params)
 
     def _check_players(self) -> None:
         if self.generative_model.condition_dim != self.num_classes:
@@ -533,27 +417,20 @@ class ConditionalGANController(GANController):
                                                 output_activation,
                                                 learning_rate, discriminator_learning_rate, dropout,
                                                 batch_size, ctx, seed)
-        sampler = ConditionSampler(num_classes, batch_size, one_hot=True, ctx=ctx, seed=_seed_for(seed, "conditions"))
+        sampler = ConditionSampler(num_classes, batch_size, one_hot=True, ctx=ctx, seed=seed_for(seed, "conditions"))
         return cls(generator, discriminator, sampler, ctx=ctx, seed=seed, **kwargs)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        shape = getattr(iteratable_data, "sample_shape", None)
+    def check_data(self, data: IteratableData) -> None:
+        """Real samples (flattened) of ``data_dim`` features with labels in ``0..num_classes-1``."""
+        shape = self.discriminative_model.input_shape
         if shape is not None:
-            data_dim = self.discriminative_model.input_shape[0] - self.num_classes
-            check_feature_shape((int(np.prod(shape)),), (data_dim,), "x (real samples, flattened)")
-        for name in ("y", "test_y"):
-            if not hasattr(iteratable_data, name):
-                continue
-            y = getattr(iteratable_data, name)
-            if y is None:
-                if name == "y":
-                    raise ValueError("ConditionalGANController needs class labels: give y to the iterator")
-                continue
-            labels = y.asnumpy()
-            if labels.ndim != 1 or labels.min() < 0 or labels.max() >= self.num_classes \
-                    or (labels != np.round(labels)).any():
-                raise ValueError(f"{name} must be labels (N,) in 0..{self.num_classes - 1}, got shape {labels.shape}, "
-                                 f"min {labels.min():g}, max {labels.max():g}")
+            data_dim = shape[0] - self.num_classes
+            check_feature_shape((int(np.prod(data.sample_shape)),), (data_dim,), "x (real samples, flattened)")
+        _, y = data.training_arrays()
+        if y is None:
+            raise ValueError("ConditionalGANController needs class labels: the data has no y")
+        check_labels(y, self.num_classes, "y")
+        check_labels(data.test_arrays()[1], self.num_classes, "test y")
 
     def _real_condition(self, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         if y is None:
@@ -579,6 +456,18 @@ class ConditionalGANController(GANController):
         return self._numpy_rows(part, n, batch_size)
 
 
+def _example_ebgan(rng: np.random.RandomState):
+    kwargs, x, _ = _example_gan(rng)
+    ae = AutoEncoder(4, [3], activation="relu", output_activation="identity", seed=0)
+    return dict(kwargs, discriminative_model=EBDiscriminativeModel(ae, seed=0, learning_rate=0.01)), x, None
+
+
+def _plain_ebgan(rng: np.random.RandomState):
+    kwargs, x, _ = _plain_gan(rng)
+    return dict(kwargs, discriminative_model=EBDiscriminativeModel(_plain_auto_encoder(8, 3, 4))), x, None
+
+
+@register_model("ebgan", example=_example_ebgan, user_parts=_plain_ebgan)
 class EBGANController(GANController):
     """Energy-based GAN (Zhao, Mathieu & LeCun 2017): the discriminator is an energy, an
     auto-encoder's reconstruction error (`EBDiscriminativeModel`).
@@ -593,7 +482,7 @@ class EBGANController(GANController):
         discriminative_model: an `EBDiscriminativeModel`.
         margin: ``m``, in the units of the energy (a mean squared error per feature).
         pull_away_weight: weight of the pull-away term (0 turns it off; the paper uses 0.1).
-        k, ctx, seed: see `GANController`.
+        k, ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `GANController`.
 
     Example:
         >>> import numpy as np
@@ -616,10 +505,15 @@ class EBGANController(GANController):
         k: int = 1,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
+        initializer: Optional[mx.init.Initializer] = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.margin = float(margin)
         self.pull_away_weight = float(pull_away_weight)
-        super().__init__(generative_model, discriminative_model, k=k, ctx=ctx, seed=seed)
+        super().__init__(generative_model, discriminative_model, k=k, ctx=ctx, seed=seed, initializer=initializer,
+                         optimizer=optimizer, learning_rate=learning_rate, optimizer_params=optimizer_params)
 
     def _make_losses(self) -> None:
         self.discriminator_loss = EBGANDiscriminatorLoss(self.margin)
@@ -648,10 +542,9 @@ class EBGANController(GANController):
         generator, _ = _mlp_players(data_dim, noise_dim, 0, hidden_dims, activation, output_activation, learning_rate,
                                     None, 0.0, batch_size, ctx, seed)
         ae = AutoEncoder(data_dim, [code_dim], activation="relu", output_activation=output_activation, ctx=ctx,
-                         seed=_seed_for(seed, "discriminator"))
-        discriminator = EBDiscriminativeModel(ae, ctx=ctx, seed=_seed_for(seed, "discriminator"),
-                                              learning_rate=discriminator_learning_rate or learning_rate,
-                                              optimizer_params=_GAN_ADAM)
+                         seed=seed_for(seed, "discriminator"))
+        discriminator = EBDiscriminativeModel(ae, ctx=ctx, seed=seed_for(seed, "discriminator"),
+                                              learning_rate=discriminator_learning_rate or learning_rate)
         return cls(generator, discriminator, ctx=ctx, seed=seed, **kwargs)
 
     def _generator_objective(self, fake_in: mx.nd.NDArray, real_in: mx.nd.NDArray) -> mx.nd.NDArray:
@@ -674,7 +567,15 @@ def _example_aae(rng: np.random.RandomState, energy_based: bool = False):
     return dict(encoder=encoder, decoder=decoder, discriminative_model=discriminator, prior=prior), x, None
 
 
-@register_model("aae", example=_example_aae)
+def _plain_aae(rng: np.random.RandomState, energy_based: bool = False):
+    x = rng.rand(24, 6).astype(np.float32)
+    discriminator = (EBDiscriminativeModel(_plain_auto_encoder(4, 2, 2)) if energy_based
+                     else DiscriminativeModel(_plain_mlp(8, 1)))
+    return dict(encoder=_plain_mlp(8, 2), decoder=_plain_mlp(8, 6, "sigmoid"), discriminative_model=discriminator,
+                prior=NormalNoiseSampler(8, 2), learning_rate=0.01), x, None
+
+
+@register_model("aae", example=_example_aae, user_parts=_plain_aae)
 class AAEController(_AdversarialController):
     """Adversarial auto-encoder (Makhzani et al. 2016): an auto-encoder whose code distribution is
     matched to a prior by an adversarial game on the codes.
@@ -685,15 +586,20 @@ class AAEController(_AdversarialController):
     as fake, then the encoder (the generator of codes) takes a step on `GeneratorLoss`.
 
     Args:
-        encoder: maps data to codes (e.g. ``NeuralNetworks(64, [256], output_dim=2)``, linear codes).
-        decoder: maps codes to data; a `GenerativeModel` (whose noise sampler is best the prior) or
-            any model of the zoo.
+        encoder: maps data to codes: a model of the zoo (e.g. ``NeuralNetworks(64, [256],
+            output_dim=2)``, linear codes) or any ``HybridBlock`` (shapes may be left to the first
+            batch).
+        decoder: maps codes to data: a `GenerativeModel` (whose noise sampler is best the prior), a
+            model of the zoo, or any ``HybridBlock``.
         discriminative_model: a `DiscriminativeModel` on codes.
         prior: the target code distribution, e.g. ``NormalNoiseSampler(64, 2, seed=0)``.
-        ctx, seed: see `GANController`.
+        ctx, seed, initializer: see `ControllerModel`.
+        optimizer, learning_rate, optimizer_params: the settings of the encoder and the decoder when
+            they are plain blocks (Adam, 1e-3, ``beta1 = 0.5`` by default, as the players').
 
-    Optimizers: the reconstruction phase uses the decoder's settings, the generator phase the
-    encoder's, the discriminator phase the discriminator's.
+    Optimizers: the reconstruction phase (encoder and decoder) uses the decoder's settings, the
+    generator phase (encoder) the encoder's, the discriminator phase the discriminator's - each
+    part's own when it is a model of the zoo, the controller's when it is a plain block.
 
     Shapes:
         input ``(N, *data_shape)``; ``self(x)`` / ``inference(x)`` -> reconstruction;
@@ -710,10 +616,6 @@ class AAEController(_AdversarialController):
         (64, 2)
     """
 
-    _trainer_plan = {"reconstruction": (("encoder", "decoder"), "decoder"),
-                     "discriminator": (("discriminative_model",), "discriminative_model"),
-                     "generator": (("encoder",), "encoder")}
-    _monitored = "reconstruction_loss"
     _discriminator_type: type = DiscriminativeModel
 
     def __init__(
@@ -725,25 +627,29 @@ class AAEController(_AdversarialController):
         *,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
+        initializer: Optional[mx.init.Initializer] = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
-        super().__init__(ctx=ctx, seed=seed)
+        super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
+                         learning_rate=learning_rate,
+                         optimizer_params=adversarial_optimizer_params(optimizer, optimizer_params))
         if not isinstance(prior, SamplableData):
             raise TypeError(f"prior must be a SamplableData, got {type(prior).__name__}")
         self.prior = prior
-        self._adopt("encoder", encoder, gluon.HybridBlock)
-        self._adopt("decoder", decoder, gluon.HybridBlock)
-        if not getattr(encoder, "input_shape", None):
-            raise ValueError(f"the encoder ({type(encoder).__name__}) must tell its per-sample input_shape")
-        self._adopt("discriminative_model", discriminative_model, self._discriminator_type)
-        self.input_shape = tuple(encoder.input_shape)
-        code_shape = tuple(getattr(prior, "shape", ()) or ())
-        if code_shape and tuple(discriminative_model.input_shape) != code_shape:
+        self.add_part("encoder", encoder)
+        self.add_part("decoder", decoder)
+        self.add_part("discriminative_model", discriminative_model, self._discriminator_type)
+        self.input_shape = encoder.input_shape if isinstance(encoder, ObservableModel) else None
+        code_shape = tuple(prior.shape) if isinstance(prior, DeviceSampler) else None
+        d_shape = discriminative_model.input_shape
+        if code_shape and d_shape is not None and tuple(d_shape) != code_shape:
             raise ValueError(f"the prior draws codes of shape {code_shape} but the discriminator takes "
-                             f"{tuple(discriminative_model.input_shape)}")
+                             f"{tuple(d_shape)}")
         with self.name_scope():
             self.reconstruction_loss = L2NormLoss()
             self._make_losses()
-        self._finish_init()
 
     def _make_losses(self) -> None:
         self.discriminator_loss = DiscriminatorLoss()
@@ -768,14 +674,14 @@ class AAEController(_AdversarialController):
         """An AAE of MLPs: encoder ``data_dim -> hidden_dims -> code_dim`` (linear codes), decoder
         back (``output_activation``), discriminator ``code_dim -> discriminator_hidden_dims -> 1``;
         Adam everywhere (``beta1=0.5``). ``prior`` defaults to a standard normal."""
-        prior = prior if prior is not None else NormalNoiseSampler(64, code_dim, ctx=ctx, seed=_seed_for(seed, "prior"))
+        prior = prior if prior is not None else NormalNoiseSampler(64, code_dim, ctx=ctx, seed=seed_for(seed, "prior"))
         hidden_dims = [int(h) for h in hidden_dims]
-        encoder = NeuralNetworks(data_dim, hidden_dims, output_dim=code_dim, ctx=ctx, seed=_seed_for(seed, "encoder"),
-                                 learning_rate=learning_rate, optimizer_params=_GAN_ADAM)
+        encoder = NeuralNetworks(data_dim, hidden_dims, output_dim=code_dim, ctx=ctx, seed=seed_for(seed, "encoder"),
+                                 learning_rate=learning_rate, optimizer_params={"beta1": 0.5})
         decoder = GenerativeModel(NeuralNetworks(code_dim, hidden_dims[::-1], output_dim=data_dim, ctx=ctx,
-                                                 seed=_seed_for(seed, "decoder")),
-                                  prior, output_activation=output_activation, ctx=ctx, seed=_seed_for(seed, "decoder"),
-                                  learning_rate=learning_rate, optimizer_params=_GAN_ADAM)
+                                                 seed=seed_for(seed, "decoder")),
+                                  prior, output_activation=output_activation, ctx=ctx, seed=seed_for(seed, "decoder"),
+                                  learning_rate=learning_rate)
         discriminator = cls._code_discriminator(code_dim, discriminator_hidden_dims,
                                                 discriminator_learning_rate or learning_rate, ctx, seed)
         return cls(encoder, decoder, discriminator, prior, ctx=ctx, seed=seed, **kwargs)
@@ -784,51 +690,65 @@ class AAEController(_AdversarialController):
     def _code_discriminator(code_dim: int, hidden_dims: Sequence[int], learning_rate: float, ctx: CtxLike,
                             seed: Optional[int]) -> Any:
         net = NeuralNetworks(code_dim, [int(h) for h in hidden_dims], output_dim=1, ctx=ctx,
-                             seed=_seed_for(seed, "discriminator"))
-        return DiscriminativeModel(net, ctx=ctx, seed=_seed_for(seed, "discriminator"), learning_rate=learning_rate,
-                                   optimizer_params=_GAN_ADAM)
+                             seed=seed_for(seed, "discriminator"))
+        return DiscriminativeModel(net, ctx=ctx, seed=seed_for(seed, "discriminator"), learning_rate=learning_rate)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        shape = getattr(iteratable_data, "sample_shape", None)
-        if shape is not None:
-            check_feature_shape(shape, self.input_shape, "x")
+    def build(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> None:
+        """Resolve deferred shapes: encoder and decoder on real rows, the discriminator on prior draws."""
+        device, n = self.ctx[0], min(2, x.shape[0])
+        with autograd.predict_mode():
+            codes = self.encoder(x[:n].as_in_context(device))
+            self.decoder(codes)
+            prior = draw_rows(self.prior, n, device)
+            if tuple(codes.shape[1:]) != tuple(prior.shape[1:]):
+                raise ValueError(f"the encoder makes codes of shape {tuple(codes.shape[1:])} but the prior draws "
+                                 f"{tuple(prior.shape[1:])}")
+            self.discriminative_model(prior)
+
+    def trainer_plan(self) -> Dict[str, Tuple[Any, Any]]:
+        """Reconstruction (encoder and decoder, the decoder's settings), discriminator, generator
+        (the encoder, its settings)."""
+        reconstruction = dict(self.encoder.collect_params())
+        reconstruction.update(self.decoder.collect_params())
+        return {"reconstruction": (reconstruction, self.decoder),
+                "discriminator": (self.discriminative_model, self.discriminative_model),
+                "generator": (self.encoder, self.encoder)}
 
     # ------------------------------------------------------------------ phases
     def _reconstruction(self, x: mx.nd.NDArray, target: mx.nd.NDArray) -> mx.nd.NDArray:
         return self.reconstruction_loss(self.decoder(self.encoder(x)).reshape(target.shape), target)
 
-    def _discriminator_objective(self, prior_codes: mx.nd.NDArray, codes: mx.nd.NDArray) -> mx.nd.NDArray:
-        n = prior_codes.shape[0]
-        out = self.discriminative_model(mx.nd.concat(prior_codes, codes, dim=0))
-        return self.discriminator_loss(mx.nd.slice_axis(out, axis=0, begin=0, end=n),
-                                       mx.nd.slice_axis(out, axis=0, begin=n, end=None))
+    def _discriminator_phase(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
+        # The codes are data of this phase: made in training mode without recording, so no
+        # gradient reaches the encoder.
+        with autograd.pause(train_mode=True):
+            codes = self.encoder(x)
+        return self._discriminator_objective(draw_rows(self.prior, x.shape[0], x.context), codes)
 
     def _generator_objective(self, codes: mx.nd.NDArray) -> mx.nd.NDArray:
         return self.generator_loss(self.discriminative_model(codes))
 
-    def _learn_batch(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray], clip_norm: Optional[float]) -> None:
-        n = x.shape[0]
-        slices = self._slices(n)
+    def _generator_phase(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
+        return self._generator_objective(self.encoder(x))
+
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """The reconstruction, discriminator and generator phases on the batch; returns their
+        summed losses (``"loss"`` is the reconstruction's)."""
         # A denoising iterator yields the clean batch as y: reconstruct that.
         target = y if y is not None and y.shape == x.shape else x
-        loss = self._phase("reconstruction", lambda s: self._reconstruction(s.take(x), s.take(target)),
-                           slices, n, clip_norm)
-        self._add("reconstruction_loss", loss, n)
-        with autograd.train_mode():
-            codes = {id(s): self.encoder(s.take(x)) for s in slices}
-        loss = self._phase("discriminator",
-                           lambda s: self._discriminator_objective(draw_rows(self.prior, s.n, s.ctx), codes[id(s)]),
-                           slices, n, clip_norm)
-        self._add("discriminator_loss", loss, n)
-        loss = self._phase("generator", lambda s: self._generator_objective(self.encoder(s.take(x))),
-                           slices, n, clip_norm)
-        self._add("generator_loss", loss, n)
+        reconstruction = self.phase_step("reconstruction", self._reconstruction, x, target, clip_norm=clip_norm)
+        discriminator = self.phase_step("discriminator", self._discriminator_phase, x, clip_norm=clip_norm)
+        generator = self.phase_step("generator", self._generator_phase, x, clip_norm=clip_norm)
+        self._step_count += 1
+        return {"loss": reconstruction, "reconstruction_loss": reconstruction,
+                "discriminator_loss": discriminator, "generator_loss": generator}
 
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
         """Summed reconstruction error of a held-out batch."""
         x = x.as_in_context(self.ctx[0])
         target = y.as_in_context(self.ctx[0]) if y is not None and y.shape == x.shape else x
-        return self._reconstruction(x, target).sum()
+        return {"loss": self._reconstruction(x, target).sum()}
 
     # ------------------------------------------------------------------ inference
     def hybrid_forward(self, F, x):  # noqa: D102
@@ -846,7 +766,8 @@ class AAEController(_AdversarialController):
         return self._numpy_rows(lambda m: self.decoder(draw_rows(self.prior, m, self.ctx[0])), n, batch_size)
 
 
-@register_model("ebaae", example=lambda rng: _example_aae(rng, energy_based=True))
+@register_model("ebaae", example=lambda rng: _example_aae(rng, energy_based=True),
+                user_parts=lambda rng: _plain_aae(rng, energy_based=True))
 class EBAAEController(AAEController):
     """Energy-based adversarial auto-encoder: an `AAEController` whose code discriminator is an
     energy (`EBDiscriminativeModel`, an auto-encoder on codes) trained with the EBGAN margin loss
@@ -855,7 +776,8 @@ class EBAAEController(AAEController):
     discriminator's codes of them (Zhao, Mathieu & LeCun 2017, applied to the AAE's code game).
 
     Args:
-        encoder, decoder, prior, ctx, seed: see `AAEController`.
+        encoder, decoder, prior, ctx, seed, initializer, optimizer, learning_rate, optimizer_params:
+            see `AAEController`.
         discriminative_model: an `EBDiscriminativeModel` on codes.
         margin: the EBGAN margin (units of the energy: mean squared error per code dimension).
         pull_away_weight: weight of the pull-away term in the encoder's adversarial loss.
@@ -883,10 +805,15 @@ class EBAAEController(AAEController):
         pull_away_weight: float = 0.1,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
+        initializer: Optional[mx.init.Initializer] = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.margin = float(margin)
         self.pull_away_weight = float(pull_away_weight)
-        super().__init__(encoder, decoder, discriminative_model, prior, ctx=ctx, seed=seed)
+        super().__init__(encoder, decoder, discriminative_model, prior, ctx=ctx, seed=seed, initializer=initializer,
+                         optimizer=optimizer, learning_rate=learning_rate, optimizer_params=optimizer_params)
 
     def _make_losses(self) -> None:
         self.discriminator_loss = EBGANDiscriminatorLoss(self.margin)
@@ -896,9 +823,8 @@ class EBAAEController(AAEController):
     def _code_discriminator(code_dim: int, hidden_dims: Sequence[int], learning_rate: float, ctx: CtxLike,
                             seed: Optional[int]) -> Any:
         ae = AutoEncoder(code_dim, [int(h) for h in hidden_dims], activation="relu", output_activation="identity",
-                         ctx=ctx, seed=_seed_for(seed, "discriminator"))
-        return EBDiscriminativeModel(ae, ctx=ctx, seed=_seed_for(seed, "discriminator"), learning_rate=learning_rate,
-                                     optimizer_params=_GAN_ADAM)
+                         ctx=ctx, seed=seed_for(seed, "discriminator"))
+        return EBDiscriminativeModel(ae, ctx=ctx, seed=seed_for(seed, "discriminator"), learning_rate=learning_rate)
 
     def _generator_objective(self, codes: mx.nd.NDArray) -> mx.nd.NDArray:
         energy, d_codes = self.discriminative_model.energy_and_codes(mx.nd, codes)

@@ -2,11 +2,21 @@
 
 GANs draw their noise from `NormalNoiseSampler`/`UniformNoiseSampler`, an AAE draws its prior from one,
 `TrueSampler` draws real batches, and `ConditionSampler` draws class conditions for a conditional GAN.
-The random samplers use a private ``numpy.random.RandomState``: two samplers with the same seed give
-the same draws whatever else touched the global generators in between.
+
+Two ways to draw:
+
+- ``draw()`` (`SamplableData`): one batch of ``batch_size`` from the sampler's private
+  ``numpy.random.RandomState`` (seeded by its ``seed``): two samplers with the same seed give the same
+  draws whatever else touched the global generators in between.
+- ``draw_rows(n, ctx)`` (`DeviceSampler`): any number of rows made on a device by MXNet's generator.
+  This is what the controllers use while training: no host-to-device copy (which would make the
+  training loop wait for the engine at every mini-batch), and the draws follow MXNet's generator,
+  which `training.fit` reseeds from the model's seed at every epoch - so a run resumed from a
+  checkpoint draws what the uninterrupted run drew. `draw_rows` (the function) takes any sampler.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import mxnet as mx
@@ -15,7 +25,8 @@ import numpy as np
 from ..context import CtxLike, as_ctx_list
 from ..interfaces import IteratableData, SamplableData
 
-__all__ = ["NormalNoiseSampler", "UniformNoiseSampler", "TrueSampler", "ConditionSampler"]
+__all__ = ["DeviceSampler", "NormalNoiseSampler", "UniformNoiseSampler", "TrueSampler", "ConditionSampler",
+           "draw_rows"]
 
 DimOrShape = Union[int, Sequence[int]]
 
@@ -34,7 +45,53 @@ def _as_shape(dim_or_shape: DimOrShape) -> Tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-class _RandomSampler(SamplableData):
+class DeviceSampler(SamplableData):
+    """A sampler that also draws any number of rows on a device with MXNet's generator.
+
+    Attributes:
+        shape: the per-sample shape of a draw (batch axis excluded), e.g. a generator's noise
+            width.
+
+    Example:
+        >>> rows = NormalNoiseSampler(batch_size=8, dim_or_shape=3).draw_rows(5, mx.cpu())
+        >>> rows.shape
+        (5, 3)
+    """
+
+    shape: Tuple[int, ...] = ()
+
+    @abstractmethod
+    def draw_rows(self, n: int, ctx: mx.Context) -> mx.nd.NDArray:
+        """``n`` draws ``(n, *shape)`` made on ``ctx`` by MXNet's generator (seeded by
+        `seed_everything` and, while training, by `training.fit` at every epoch; not by this
+        sampler's ``seed``)."""
+
+
+def draw_rows(sampler: SamplableData, n: int, ctx: mx.Context) -> mx.nd.NDArray:
+    """``n`` rows from ``sampler`` on ``ctx``.
+
+    A `DeviceSampler` makes them on the device (see the module docstring); any other sampler is
+    asked to ``draw()`` as often as needed (the surplus rows are dropped) and its rows are copied
+    to ``ctx``.
+
+    Example:
+        >>> draw_rows(ConditionSampler(3, batch_size=4, seed=0), 10, mx.cpu()).shape
+        (10, 3)
+    """
+    if isinstance(sampler, DeviceSampler):
+        return sampler.draw_rows(n, ctx)
+    parts, have = [], 0
+    while have < n:
+        part = sampler.draw()
+        if part.shape[0] == 0:
+            raise ValueError(f"{type(sampler).__name__}.draw() returned an empty batch")
+        parts.append(part)
+        have += part.shape[0]
+    rows = parts[0] if len(parts) == 1 else mx.nd.concat(*parts, dim=0)
+    return rows[:n].as_in_context(ctx)
+
+
+class _RandomSampler(DeviceSampler):
     """Shared state of the numpy-backed samplers: batch shape, private generator, device."""
 
     def __init__(self, batch_size: int, dim_or_shape: DimOrShape, ctx: CtxLike, seed: Optional[int]) -> None:
@@ -96,9 +153,7 @@ class NormalNoiseSampler(_RandomSampler):
         return self._to_ctx(self._rng.normal(self.loc, self.scale, size=self.batch_shape))
 
     def draw_rows(self, n: int, ctx: mx.Context) -> mx.nd.NDArray:
-        """``n`` draws ``(n, *shape)`` made on ``ctx`` by MXNet's generator (seeded by
-        `seed_everything`, not by this sampler's ``seed``): no host-to-device copy, which would
-        synchronise a training loop with the engine at every mini-batch (SPEC §7)."""
+        """``n`` draws ``(n, *shape)`` made on ``ctx`` by MXNet's generator; see `DeviceSampler`."""
         return mx.nd.random.normal(self.loc, self.scale, shape=(n,) + self.shape, ctx=ctx)
 
     def get_config(self) -> Dict[str, Any]:
@@ -144,7 +199,7 @@ class UniformNoiseSampler(_RandomSampler):
         return self._to_ctx(self._rng.uniform(self.low, self.high, size=self.batch_shape))
 
     def draw_rows(self, n: int, ctx: mx.Context) -> mx.nd.NDArray:
-        """``n`` draws made on ``ctx`` by MXNet's generator; see `NormalNoiseSampler.draw_rows`."""
+        """``n`` draws ``(n, *shape)`` made on ``ctx`` by MXNet's generator; see `DeviceSampler`."""
         return mx.nd.random.uniform(self.low, self.high, shape=(n,) + self.shape, ctx=ctx)
 
     def get_config(self) -> Dict[str, Any]:
@@ -161,8 +216,7 @@ class TrueSampler(SamplableData):
     last batch is smaller unless the iterator has ``drop_last=True``.
 
     Args:
-        iteratable_data: an `IteratableData`; one with ``train_batches(epoch)`` (every
-            `ArrayIterator`) is cycled epoch by epoch, others through ``generate_learned_samples()``.
+        iteratable_data: an `IteratableData`, cycled epoch by epoch through ``train_batches(epoch)``.
 
     Shapes:
         ``draw()`` returns the iterator's ``x`` batch, ``(batch_size, ...)``.
@@ -190,12 +244,8 @@ class TrueSampler(SamplableData):
     def _cycle(self) -> Iterator[Any]:
         it = self.iteratable_data
         while True:
-            if hasattr(it, "train_batches"):
-                batches = (x for x, _ in it.train_batches(self.epoch))
-            else:
-                batches = (sample[0] for sample in it.generate_learned_samples())
             n = 0
-            for x in batches:
+            for x, _ in it.train_batches(self.epoch):
                 n += 1
                 yield x
             if n == 0:
@@ -210,8 +260,11 @@ class TrueSampler(SamplableData):
         return {}
 
 
-class ConditionSampler(SamplableData):
+class ConditionSampler(DeviceSampler):
     """Uniformly random class conditions for a conditional GAN: one-hot rows or plain labels.
+
+    ``draw()`` uses the sampler's private generator; ``draw_rows(n, ctx)`` (what a conditional GAN
+    uses while training) MXNet's, on the device - see `DeviceSampler`.
 
     Args:
         num_classes: number of classes ``K`` (labels ``0 .. K-1``).
@@ -223,9 +276,11 @@ class ConditionSampler(SamplableData):
     Attributes:
         last_labels: the labels of the last draw, float32 ``(batch_size,)`` on ``ctx`` (``None``
             before the first draw), e.g. the class targets of the generated samples.
+        shape: ``(num_classes,)`` for one-hot rows, ``()`` for labels.
 
     Shapes:
-        ``draw()`` returns float32 ``(batch_size, num_classes)`` or ``(batch_size,)`` on ``ctx``.
+        ``draw()`` returns float32 ``(batch_size, num_classes)`` or ``(batch_size,)`` on ``ctx``;
+        ``draw_rows(n, ctx)`` ``(n, num_classes)`` or ``(n,)`` on ``ctx``.
 
     Example:
         >>> sampler = ConditionSampler(num_classes=10, batch_size=4, seed=0)
@@ -246,6 +301,7 @@ class ConditionSampler(SamplableData):
         self.num_classes = int(num_classes)
         self.batch_size = _check_batch_size(batch_size)
         self.one_hot = bool(one_hot)
+        self.shape = (self.num_classes,) if self.one_hot else ()
         self.ctx: mx.Context = as_ctx_list(ctx)[0]
         self.seed = seed
         self._rng = np.random.RandomState(seed)
@@ -254,6 +310,12 @@ class ConditionSampler(SamplableData):
     def draw(self) -> mx.nd.NDArray:
         labels = self._rng.randint(0, self.num_classes, size=self.batch_size)
         labels = mx.nd.array(labels, ctx=self.ctx, dtype=np.float32)
+        self.last_labels = labels
+        return mx.nd.one_hot(labels, self.num_classes) if self.one_hot else labels
+
+    def draw_rows(self, n: int, ctx: mx.Context) -> mx.nd.NDArray:
+        """``n`` uniformly random conditions made on ``ctx`` by MXNet's generator; see `DeviceSampler`."""
+        labels = mx.nd.random.randint(0, self.num_classes, shape=(n,), ctx=ctx).astype(np.float32)
         self.last_labels = labels
         return mx.nd.one_hot(labels, self.num_classes) if self.one_hot else labels
 

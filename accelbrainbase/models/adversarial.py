@@ -1,7 +1,8 @@
-"""The players of adversarial training: generator, discriminator, energy-based discriminator (SPEC §6.4).
+"""The players of adversarial training: generator, discriminator, energy-based discriminator.
 
-Each player wraps any model of the zoo (an `ObservableData` / `HybridBlock`, e.g. `NeuralNetworks`,
-`AutoEncoder`) and gives it the interface the controllers of `accelbrainbase.controllers.gan` use:
+Each player wraps a network - a model of the zoo (`NeuralNetworks`, `AutoEncoder`, ...) or any
+plain Gluon ``HybridBlock`` - and gives it the interface the controllers of
+`accelbrainbase.controllers.gan` use:
 
 - `GenerativeModel`: ``G(z)``, noise in, samples out; draws its noise from a `SamplableData`.
 - `DiscriminativeModel`: ``D(x)``, the *logit* of "x is real" (``sigmoid`` of it is the probability);
@@ -9,129 +10,138 @@ Each player wraps any model of the zoo (an `ObservableData` / `HybridBlock`, e.g
 - `EBDiscriminativeModel`: an energy ``D(x)`` = the squared reconstruction error of an auto-encoder
   (low on real data), with ``codes(x)`` for the pull-away term (Zhao, Mathieu & LeCun 2017).
 
-All three are `ObservableModel` s: hybridizable, savable, with their own optimizer settings (the
-controller trains each player with its own `gluon.Trainer`). The two discriminators also learn on
-their own (a real/fake classifier, an auto-encoder energy), so they are registered models.
+All three are `ObservableModel` s: hybridizable, savable, and each learns on its own too (the
+generator as a decoder from given inputs to targets, the discriminators as a real/fake classifier
+and an auto-encoder energy), so they are registered models.
+
+**Optimizer settings - one rule.** A controller trains each player with a ``gluon.Trainer`` of the
+*player's* settings (``optimizer``, ``learning_rate``, ``optimizer_params``); the settings of the
+network a player wraps are not used (a `NeuralNetworks` inside a `GenerativeModel` trains with the
+`GenerativeModel` 's settings). Every player and controller defaults to the settings of the
+``for_vectors`` constructors: Adam, learning rate 1e-3, ``beta1 = 0.5`` (Radford, Metz & Chintala
+2016), so a hand-built player learns as well as a ``for_vectors`` one.
+
+**Plain blocks.** A wrapped network needs no declared shapes: Dense layers without ``in_units``
+get them from the first batch (`ObservableModel.build`). A generator's input shape is its noise
+sampler's per-sample shape (plus ``condition_dim``); a discriminator that wraps a plain block
+learns its input shape from the data (its ``input_shape`` is ``None`` until then).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
+from mxnet.gluon import nn
 
-from ..context import CtxLike
+from ..checks import check_unit_range
+from ..context import CtxLike, derive_seed, seed_mxnet
+from ..data.samplers import DeviceSampler, NormalNoiseSampler, draw_rows
+from ..gluon_internals import has_deferred_shape
 from ..interfaces import IteratableData, SamplableData
-from ..losses import BinaryCrossEntropyLoss
-from ..registry import register_model
-from .base import ObservableModel, encode_config
-from .dense import ACTIVATIONS, AutoEncoder, NeuralNetworks
+from ..losses import BinaryCrossEntropyLoss, L2NormLoss
+from ..registry import not_registered, register_model
+from .activations import ACTIVATIONS
+from .base import ObservableModel
+from .dense import AutoEncoder, NeuralNetworks
 
-__all__ = ["GenerativeModel", "DiscriminativeModel", "EBDiscriminativeModel", "move_to_ctx", "draw_rows"]
-
-
-def move_to_ctx(block: gluon.Block, ctx_list: Sequence[mx.Context]) -> None:
-    """Put every parameter of ``block`` on ``ctx_list`` and tell every model inside (anything with a
-    ``ctx`` list attribute) where it now lives. A no-op when they are there already."""
-    ctx_list = list(ctx_list)
-    params = block.collect_params()
-    if any(p._data is not None and set(p.list_ctx()) != set(ctx_list) for p in params.values()):
-        params.reset_ctx(ctx_list)
-
-    def visit(b: gluon.Block) -> None:
-        if isinstance(getattr(b, "ctx", None), list):
-            b.ctx = ctx_list
-        for child in b._children.values():
-            visit(child)
-
-    visit(block)
+__all__ = ["GenerativeModel", "DiscriminativeModel", "EBDiscriminativeModel", "adversarial_optimizer_params",
+           "draw_rows"]
 
 
-def draw_rows(sampler: SamplableData, n: int, ctx: mx.Context) -> mx.nd.NDArray:
-    """``n`` rows drawn from ``sampler`` (as many draws as needed, the surplus dropped) on ``ctx``.
+def adversarial_optimizer_params(optimizer: str, optimizer_params: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The optimizer arguments of the adversarial players and controllers: ``optimizer_params`` as
+    given; by default (``None``) Adam's ``beta1 = 0.5``, the short momentum memory of the GAN
+    literature (Radford, Metz & Chintala 2016), and nothing for other optimizers.
 
-    A sampler that can draw on a device itself (``draw_rows(n, ctx)``, as `NormalNoiseSampler` and
-    `UniformNoiseSampler` do with MXNet's generator, seeded by the model's seed) does so, without a
-    host-to-device copy that would synchronise with the engine at every mini-batch (SPEC §7). Any
-    other sampler is asked to ``draw()``.
+    Example:
+        >>> adversarial_optimizer_params("adam", None), adversarial_optimizer_params("sgd", None)
+        ({'beta1': 0.5}, {})
     """
-    if hasattr(sampler, "draw_rows"):
-        return sampler.draw_rows(n, ctx)
-    parts, have = [], 0
-    while have < n:
-        part = sampler.draw()
-        if part.shape[0] == 0:
-            raise ValueError(f"{type(sampler).__name__}.draw() returned an empty batch")
-        parts.append(part)
-        have += part.shape[0]
-    rows = parts[0] if len(parts) == 1 else mx.nd.concat(*parts, dim=0)
-    return rows[:n].as_in_context(ctx)
+    if optimizer_params is not None:
+        return dict(optimizer_params)
+    return {"beta1": 0.5} if optimizer.lower() == "adam" else {}
 
 
 def _check_block(model: Any, name: str) -> gluon.HybridBlock:
     if not isinstance(model, gluon.HybridBlock):
-        raise TypeError(f"{name} must be a HybridBlock (an ObservableData of the zoo such as NeuralNetworks), "
-                        f"got {type(model).__name__}")
+        raise TypeError(f"{name} must be a HybridBlock (a model of the zoo such as NeuralNetworks, or a plain "
+                        f"gluon.nn.HybridSequential), got {type(model).__name__}")
     return model
 
 
-def _inner_input_shape(model: Any, fallback: Optional[int]) -> Tuple[Optional[int], ...]:
-    shape = getattr(model, "input_shape", None)
-    if shape:
-        return tuple(shape)
-    if fallback is None:
-        raise ValueError(f"cannot tell the input shape of a {type(model).__name__}: give input_dim")
-    return (int(fallback),)
+def _zoo_input_shape(model: Any) -> Optional[Tuple[Optional[int], ...]]:
+    """The input shape a wrapped model declares (models of the zoo), ``None`` for a plain block."""
+    if isinstance(model, ObservableModel) and model.input_shape is not None:
+        return tuple(model.input_shape)
+    return None
 
 
+@not_registered("the shared base of the three players; each player is registered")
 class _Player(ObservableModel):
-    """Shared construction of the players: the wrapped model lives on the player's contexts."""
-
-    def get_config(self) -> Dict[str, Any]:
-        """Hyper-parameters, the wrapped model and sampler as their class path and config (JSON-able,
-        comparable, what `save` stores)."""
-        return encode_config(super().get_config())
+    """Shared construction of the players: the wrapped network, the optimizer defaults, seeded
+    shape resolution."""
 
     def _wrap(self, model: Any, name: str) -> None:
         _check_block(model, name)
         with self.name_scope():
             self.model = model
-        move_to_ctx(self.model, self.ctx)
 
-    def _finish_init(self) -> None:
-        # The wrapped model arrives initialized (ObservableModels initialize themselves); only what
-        # is still bare gets the initializer.
-        from ..context import seed_everything
-
-        seed_everything(self.seed, self.ctx)
-        bare = {k: p for k, p in self.collect_params().items() if p._data is None}
-        for p in bare.values():
-            p.initialize(None, ctx=self.ctx, default_init=self.initializer)
+    def prepare(self, data: IteratableData) -> None:
+        """`ObservableModel.prepare`; shapes resolved on the first batch are initialized from the
+        player's seed (not from whatever the global generator holds by then)."""
+        if self.seed is not None and any(has_deferred_shape(p) for p in self.collect_params().values()):
+            seed_mxnet(derive_seed(self.seed, "build"), self.ctx)
+        super().prepare(data)
 
 
+def _example_generator(rng: np.random.RandomState):
+    z = rng.randn(24, 4).astype(np.float32)
+    y = 1 / (1 + np.exp(-z @ rng.randn(4, 6))).astype(np.float32)
+    noise = NormalNoiseSampler(8, 4, seed=0)
+    return dict(model=NeuralNetworks(4, [8], output_dim=6, seed=0), noise_sampler=noise, learning_rate=0.01), z, y
+
+
+def _plain_generator(rng: np.random.RandomState):
+    kwargs, z, y = _example_generator(rng)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(8, activation="relu"), nn.Dense(6))
+    return dict(kwargs, model=net), z, y
+
+
+@register_model("generative_model", example=_example_generator, user_parts=_plain_generator)
 class GenerativeModel(_Player):
-    """A generator ``G(z)``: any model mapping noise (and optionally conditions) to samples.
+    """A generator ``G(z)``: any network mapping noise (and optionally conditions) to samples.
 
     ``G(z) = output_activation(model(z))``; noise comes from ``noise_sampler`` (`SamplableData`).
     For a conditional GAN the controller concatenates the condition to the noise, so ``model`` takes
     ``noise_dim + condition_dim`` inputs.
 
+    On its own it learns as a *decoder*: given inputs ``z`` (codes, noise, features) and targets
+    ``y``, it minimises the squared error ``mean((G(z) - y)**2)`` per sample - e.g. to pre-train a
+    generator, or to fit the decoder of a known code. Inside a controller it learns by the
+    controller's game.
+
     Args:
-        model: the wrapped network (e.g. ``NeuralNetworks(16, [128], output_dim=64)``).
-        noise_sampler: draws the noise batches (e.g. ``NormalNoiseSampler(64, 16)``); its
-            per-sample shape plus ``condition_dim`` must be the model's input shape. The library's
-            normal and uniform samplers are drawn on the device by MXNet's generator, seeded by the
-            model's (or controller's) ``seed`` - see `draw_rows`.
+        model: the wrapped network: a model of the zoo (e.g. ``NeuralNetworks(16, [128],
+            output_dim=64)``) or any ``HybridBlock`` (e.g. a ``gluon.nn.HybridSequential`` of Dense
+            layers without ``in_units``: shapes come from the first batch).
+        noise_sampler: draws the noise (e.g. ``NormalNoiseSampler(64, 16)``); its per-sample shape
+            plus ``condition_dim`` is the generator's input shape. While training, the library's
+            samplers draw on the device with MXNet's generator (see `data.samplers.draw_rows`).
         output_activation: applied to the model's output (``sigmoid`` for data in [0, 1],
             ``identity`` for real values), one of `ACTIVATIONS`.
         condition_dim: width of the conditions appended to the noise (0: unconditional).
-        ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `ObservableModel`
-            (the generator's own optimizer; the GAN default is Adam with ``beta1=0.5``).
+        ctx, seed, initializer: see `ObservableModel`.
+        optimizer, learning_rate, optimizer_params: the generator's optimizer, inside a controller
+            too (Adam, 1e-3, ``beta1 = 0.5`` by default, see `adversarial_optimizer_params`); the
+            wrapped model's own settings are not used.
 
     Shapes:
         input ``(N, noise_dim + condition_dim)`` -> samples ``(N, *data_shape)``;
-        ``draw(n)`` -> ``n`` samples from fresh noise (NDArray on ``ctx[0]``).
+        ``draw(n)`` -> ``n`` samples from fresh noise (NDArray on ``ctx[0]``);
+        targets for learning on its own: ``(N, *data_shape)``.
 
     Example:
         >>> from accelbrainbase.data import NormalNoiseSampler
@@ -139,6 +149,10 @@ class GenerativeModel(_Player):
         ...                     NormalNoiseSampler(batch_size=5, dim_or_shape=4, seed=0), seed=0)
         >>> g.draw(5).shape
         (5, 6)
+        >>> z = np.random.RandomState(0).randn(64, 4).astype(np.float32)   # as a decoder
+        >>> g = g.learn(z, 1 / (1 + np.exp(-z[:, :2].repeat(3, axis=1))), epochs=20, verbose=0)
+        >>> bool(g.loss_arr[-1, 0] < g.loss_arr[0, 0])
+        True
     """
 
     def __init__(
@@ -152,11 +166,12 @@ class GenerativeModel(_Player):
         seed: Optional[int] = None,
         initializer: Optional[mx.init.Initializer] = None,
         optimizer: str = "adam",
-        learning_rate: float = 2e-4,
+        learning_rate: float = 1e-3,
         optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
-                         learning_rate=learning_rate, optimizer_params=optimizer_params)
+                         learning_rate=learning_rate,
+                         optimizer_params=adversarial_optimizer_params(optimizer, optimizer_params))
         if not isinstance(noise_sampler, SamplableData):
             raise TypeError(f"noise_sampler must be a SamplableData, got {type(noise_sampler).__name__}")
         if output_activation not in ACTIVATIONS:
@@ -167,14 +182,25 @@ class GenerativeModel(_Player):
         self.output_activation = output_activation
         self.condition_dim = int(condition_dim)
         self._wrap(model, "model")
-        noise_shape = tuple(getattr(noise_sampler, "shape", ()) or ())
-        self.input_shape = _inner_input_shape(model, None)
-        if noise_shape and len(noise_shape) == 1 and self.input_shape[0] is not None:
-            if noise_shape[0] + self.condition_dim != self.input_shape[0]:
-                raise ValueError(f"the model takes {self.input_shape[0]} inputs but the noise has {noise_shape[0]} "
-                                 f"features and the conditions {self.condition_dim}")
-        self.noise_dim = (self.input_shape[0] - self.condition_dim) if self.input_shape[0] is not None else None
-        self._finish_init()
+        self.input_shape = self._input_shape(model)
+        one_axis = self.input_shape is not None and len(self.input_shape) == 1 and self.input_shape[0] is not None
+        self.noise_dim = self.input_shape[0] - self.condition_dim if one_axis else None
+        with self.name_scope():
+            self.loss = L2NormLoss()
+
+    def _input_shape(self, model: Any) -> Optional[Tuple[Optional[int], ...]]:
+        declared = _zoo_input_shape(model)
+        noise = tuple(self.noise_sampler.shape) if isinstance(self.noise_sampler, DeviceSampler) else None
+        if noise is None:  # a sampler of the user's: the wrapped model tells, or the first batch
+            return declared
+        if self.condition_dim and len(noise) != 1:
+            raise ValueError(f"conditions are appended to vector noise, but the noise has per-sample shape {noise}")
+        from_noise = (noise[0] + self.condition_dim,) if self.condition_dim else noise
+        if declared is not None and len(declared) == 1 and len(noise) == 1 and declared[0] is not None \
+                and declared != from_noise:
+            raise ValueError(f"the model takes {declared[0]} inputs but the noise has {noise[0]} "
+                             f"features and the conditions {self.condition_dim}")
+        return declared if declared is not None else from_noise
 
     def hybrid_forward(self, F, z):  # noqa: D102
         out = self.model(z)
@@ -194,9 +220,23 @@ class GenerativeModel(_Player):
             z = mx.nd.concat(z, conditions.as_in_context(z.context), dim=1)
         return self(z)
 
-    def compute_loss(self, x: Any, y: Any) -> Any:
-        raise NotImplementedError("a GenerativeModel learns inside a GAN/AAE controller "
-                                  "(accelbrainbase.controllers), not on its own")
+    def check_data(self, data: IteratableData) -> None:
+        """Learning on its own: inputs of the generator's input shape and targets ``y``, in [0, 1]
+        for a sigmoid output."""
+        super().check_data(data)
+        for name, (_, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
+            if y is None:
+                if name == "y":
+                    raise ValueError("a GenerativeModel learns on its own as a decoder from inputs x to targets y: "
+                                     "the data has no y (inside a GAN/AAE controller it learns by the game)")
+            elif self.output_activation == "sigmoid":
+                check_unit_range(y, name, "a GenerativeModel with output_activation='sigmoid' (the default)")
+
+    def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+        """Squared error ``mean((G(x) - y)**2)`` per sample: learning as a decoder."""
+        if y is None:
+            raise ValueError("a GenerativeModel learns on its own from inputs x to targets y: give y")
+        return self.loss(self(x).reshape(y.shape), y)
 
 
 def _example_discriminator(rng: np.random.RandomState):
@@ -207,22 +247,34 @@ def _example_discriminator(rng: np.random.RandomState):
     return dict(model=NeuralNetworks(6, [8], output_dim=1, seed=0), learning_rate=0.01), x, y
 
 
-@register_model("discriminative_model", example=_example_discriminator)
+def _plain_discriminator(rng: np.random.RandomState):
+    kwargs, x, y = _example_discriminator(rng)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(8, activation="relu"), nn.Dense(1))
+    return dict(kwargs, model=net), x, y
+
+
+@register_model("discriminative_model", example=_example_discriminator, user_parts=_plain_discriminator)
 class DiscriminativeModel(_Player):
-    """A GAN discriminator ``D(x)``: the logit of "x is a real sample" for any wrapped model.
+    """A GAN discriminator ``D(x)``: the logit of "x is a real sample" for any wrapped network.
 
     ``D(x) = model(x)`` flattened to ``(N,)``; ``sigmoid(D(x))`` is the probability of real. On its
     own it learns as a binary classifier (targets 1 = real, 0 = generated) with the binary
     cross-entropy; inside a GAN the controller trains it with `DiscriminatorLoss`.
 
     ``features(x)`` - an intermediate layer, for feature matching - is the wrapped model's ``hidden``
-    part when it has one (`NeuralNetworks`), else its ``encoder``.
+    part when it has one (`NeuralNetworks`), else its ``encoder``, else, for a
+    ``HybridSequential``, the output of all its layers but the last.
 
     Args:
-        model: the wrapped network with one output per sample (e.g. ``NeuralNetworks(64, [128],
-            output_dim=1)``); for a conditional GAN its input is the sample and the condition side
-            by side.
-        ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `ObservableModel`.
+        model: the wrapped network with one output per sample: a model of the zoo (e.g.
+            ``NeuralNetworks(64, [128], output_dim=1)``) or any ``HybridBlock`` (shapes may be left
+            to the first batch); for a conditional GAN its input is the sample and the condition
+            side by side.
+        ctx, seed, initializer: see `ObservableModel`.
+        optimizer, learning_rate, optimizer_params: the discriminator's optimizer, inside a
+            controller too (Adam, 1e-3, ``beta1 = 0.5`` by default); the wrapped model's own
+            settings are not used.
 
     Shapes:
         input ``(N, *input_shape)`` -> logits ``(N,)``; ``inference(x)`` -> probabilities ``(N,)``.
@@ -241,16 +293,16 @@ class DiscriminativeModel(_Player):
         seed: Optional[int] = None,
         initializer: Optional[mx.init.Initializer] = None,
         optimizer: str = "adam",
-        learning_rate: float = 2e-4,
+        learning_rate: float = 1e-3,
         optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
-                         learning_rate=learning_rate, optimizer_params=optimizer_params)
+                         learning_rate=learning_rate,
+                         optimizer_params=adversarial_optimizer_params(optimizer, optimizer_params))
         self._wrap(model, "model")
-        self.input_shape = _inner_input_shape(model, None)
+        self.input_shape = _zoo_input_shape(model)
         with self.name_scope():
             self.loss = BinaryCrossEntropyLoss()
-        self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
         return F.reshape(self.model(x), (-1,))
@@ -259,25 +311,30 @@ class DiscriminativeModel(_Player):
         """The wrapped model's intermediate representation of ``x`` (autograd-recordable)."""
         for name in ("hidden", "encoder"):
             part = getattr(self.model, name, None)
-            if part is not None:
+            if isinstance(part, gluon.Block):
                 return part(x)
+        if isinstance(self.model, nn.HybridSequential) and len(self.model) > 1:
+            for i in range(len(self.model) - 1):
+                x = self.model[i](x)
+            return x
         raise ValueError(f"feature matching needs an intermediate layer: {type(self.model).__name__} has "
-                         "neither a 'hidden' nor an 'encoder' part")
+                         "neither a 'hidden' nor an 'encoder' part and is not a HybridSequential of several layers")
 
     def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         if y is None:
             raise ValueError("DiscriminativeModel needs targets 1 (real) / 0 (generated): give y to the iterator")
         return self.loss(self(x), y.reshape((-1,)))
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        for name in ("y", "test_y"):
-            y = getattr(iteratable_data, name, None)
-            if y is not None:
-                values = y.asnumpy()
-                if values.min() < 0 or values.max() > 1:
-                    raise ValueError(f"{name} must hold targets in [0, 1] (1 = real), got "
-                                     f"min {values.min():g}, max {values.max():g}")
+    def check_data(self, data: IteratableData) -> None:
+        """Inputs of the discriminator's shape and targets in [0, 1] (1 = real)."""
+        super().check_data(data)
+        for name, (_, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
+            if y is None:
+                if name == "y":
+                    raise ValueError("DiscriminativeModel needs targets 1 (real) / 0 (generated): the data has no y")
+            elif y.min() < 0 or y.max() > 1:
+                raise ValueError(f"{name} must hold targets in [0, 1] (1 = real), got "
+                                 f"min {y.min():g}, max {y.max():g}")
 
     def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
         return mx.nd.sigmoid(self(x))
@@ -289,7 +346,18 @@ def _example_eb_discriminator(rng: np.random.RandomState):
     return dict(auto_encoder=ae, learning_rate=0.02), x, None
 
 
-@register_model("eb_discriminative_model", example=_example_eb_discriminator)
+
+
+def _plain_eb_discriminator(rng: np.random.RandomState):
+    kwargs, x, y = _example_eb_discriminator(rng)
+    encoder, decoder, auto_encoder = nn.HybridSequential(), nn.HybridSequential(), nn.HybridSequential()
+    encoder.add(nn.Dense(8, activation="relu"), nn.Dense(4, activation="relu"))
+    decoder.add(nn.Dense(8, activation="relu"), nn.Dense(6))
+    auto_encoder.add(encoder, decoder)
+    return dict(kwargs, auto_encoder=auto_encoder), x, y
+
+
+@register_model("eb_discriminative_model", example=_example_eb_discriminator, user_parts=_plain_eb_discriminator)
 class EBDiscriminativeModel(_Player):
     """An energy-based discriminator: ``D(x) = mean((Dec(Enc(x)) - x)**2)``, an auto-encoder's
     per-sample reconstruction error (Zhao, Mathieu & LeCun 2017, EBGAN).
@@ -300,8 +368,12 @@ class EBDiscriminativeModel(_Player):
 
     Args:
         auto_encoder: any model with ``encoder`` and ``decoder`` parts (e.g. `AutoEncoder`, a
-            convolutional auto-encoder).
-        ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `ObservableModel`.
+            convolutional auto-encoder), or a plain ``gluon.nn.HybridSequential`` of two blocks,
+            the encoder then the decoder.
+        ctx, seed, initializer: see `ObservableModel`.
+        optimizer, learning_rate, optimizer_params: the discriminator's optimizer, inside a
+            controller too (Adam, 1e-3, ``beta1 = 0.5`` by default); the wrapped auto-encoder's own
+            settings are not used.
 
     Shapes:
         input ``(N, *input_shape)`` -> energies ``(N,)``; ``codes(x)`` -> the encoder's codes;
@@ -321,40 +393,52 @@ class EBDiscriminativeModel(_Player):
         seed: Optional[int] = None,
         initializer: Optional[mx.init.Initializer] = None,
         optimizer: str = "adam",
-        learning_rate: float = 2e-4,
+        learning_rate: float = 1e-3,
         optimizer_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
-                         learning_rate=learning_rate, optimizer_params=optimizer_params)
-        for part in ("encoder", "decoder"):
-            if not isinstance(getattr(auto_encoder, part, None), gluon.Block):
-                raise TypeError(f"auto_encoder must have '{part}' part (an AutoEncoder, ...), "
-                                f"got {type(auto_encoder).__name__}")
+                         learning_rate=learning_rate,
+                         optimizer_params=adversarial_optimizer_params(optimizer, optimizer_params))
+        pair = isinstance(auto_encoder, nn.HybridSequential) and len(auto_encoder) == 2
+        if not pair:
+            for part in ("encoder", "decoder"):
+                if not isinstance(getattr(auto_encoder, part, None), gluon.Block):
+                    raise TypeError(f"auto_encoder must have an '{part}' part (an AutoEncoder, ...) or be a "
+                                    f"HybridSequential of an encoder and a decoder, got {type(auto_encoder).__name__}")
         self._wrap(auto_encoder, "auto_encoder")
-        self.input_shape = _inner_input_shape(auto_encoder, None)
-        self._finish_init()
+        self._pair = pair
+        self.input_shape = _zoo_input_shape(auto_encoder)
+
+    @property
+    def encoder(self) -> gluon.Block:
+        """The wrapped auto-encoder's encoder."""
+        return self.model[0] if self._pair else self.model.encoder
+
+    @property
+    def decoder(self) -> gluon.Block:
+        """The wrapped auto-encoder's decoder."""
+        return self.model[1] if self._pair else self.model.decoder
 
     def hybrid_forward(self, F, x):  # noqa: D102
         return self.energy_and_codes(F, x)[0]
 
     def energy_and_codes(self, F: Any, x: Any) -> Tuple[Any, Any]:
         """Energies ``(N,)`` and codes of ``x`` from one encoder pass (``F``: ``mx.nd`` or a symbol API)."""
-        codes = self.model.encoder(x)
-        recon = F.reshape_like(self.model.decoder(codes), x)
+        codes = self.encoder(x)
+        recon = F.reshape_like(self.decoder(codes), x)
         return F.mean(F.square(recon - x), axis=0, exclude=True), codes
 
     def codes(self, x: Any) -> Any:
         """The encoder's codes of ``x`` (autograd-recordable)."""
-        return self.model.encoder(x)
+        return self.encoder(x)
 
     def reconstruct(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Reconstructions of ``observed_arr`` (numpy in, numpy out)."""
-        return self._batched(lambda x: self.model.decoder(self.model.encoder(x)).reshape(x.shape),
-                             observed_arr, batch_size)
+        return self._batched(lambda x: self.decoder(self.encoder(x)).reshape(x.shape), observed_arr, batch_size)
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Codes of ``observed_arr``."""
-        return self._batched(self.model.encoder, observed_arr, batch_size)
+        return self._batched(self.encoder, observed_arr, batch_size)
 
     def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         return self(x)
