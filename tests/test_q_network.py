@@ -48,6 +48,20 @@ def test_a_q_head_on_a_feature_extractor():
     np.testing.assert_allclose(q.inference(x), out, rtol=1e-5, atol=1e-6)
 
 
+def test_a_plain_block_with_deferred_shapes_is_built_on_its_contexts_and_learns():
+    block = nn.HybridSequential()
+    block.add(nn.Dense(16, activation="relu"), nn.Dense(3))  # no in_units: shapes known on the first batch
+    q = FunctionApproximator(block, input_shape=(4,), ctx=mx.cpu(1), learning_rate=0.01, seed=0)
+    assert q.n_actions == 3 and block[0].weight.shape == (16, 4)  # resolved when the wrapper was built
+    assert all(p.list_ctx() == [mx.cpu(1)] for p in q.collect_params().values())
+    rng = np.random.RandomState(0)
+    x = rng.randn(128, 4).astype(np.float32)
+    y = (x @ rng.randn(4, 3)).astype(np.float32)
+    q.learn(ArrayIterator(x, y, batch_size=32, epochs=30, seed=0), verbose=False)
+    assert q.loss_arr[-1, 0] < 0.2 * q.loss_arr[0, 0]
+    np.testing.assert_allclose(q.host_policy()(x), q.inference(x), rtol=1e-5, atol=1e-5)
+
+
 def test_host_policy_matches_the_network():
     x = np.random.RandomState(1).randn(7, 4).astype(np.float32)
     for q in (FunctionApproximator(_mlp(activation="tanh"), seed=0),

@@ -1,9 +1,15 @@
-"""Deep Q-learning: `DQNController` with experience replay and a target network (SPEC §6.5).
+"""Deep Q-learning: `DQNController`, experience replay and a target network.
 
-The loop is driven by environment steps, not by epochs of a dataset, so it is its own loop rather than
-`training.fit`. The gradient step takes the steps of `training.apply_gradients` (device all-reduce,
-`training.clip_gradients`, optimizer update) with the parameter list collected once, and splits a replay
-batch over a list of contexts with `context.split_batch`.
+The controller is a model of the zoo (`models.ObservableModel`): its forward pass is the online
+Q-network; the target network is a child block that takes no gradient, so both are saved with it;
+its one trainer (``"q_network"``) steps through `training.gradient_step`; and `state_dict`,
+``save``/``load`` and checkpoints carry everything a run needs (the random generator, counters,
+episodes, evaluations and, on request, the replay buffer).
+
+Learning is driven by environment steps, not by epochs of a dataset, so `DQNController.learn` is
+its own loop rather than `training.fit`; its "epoch" is ``eval_freq`` environment steps, after
+which it evaluates, records a history row, writes a checkpoint and calls the callbacks, as `fit`
+does after an epoch.
 
 Works with any environment following the gymnasium API (``reset(seed=) -> (obs, info)``,
 ``step(a) -> (obs, reward, terminated, truncated, info)``, a discrete action space) and with any
@@ -12,24 +18,25 @@ Works with any environment following the gymnasium API (``reset(seed=) -> (obs, 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
-import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
-from tqdm import tqdm
+from mxnet.gluon import nn
 
-from ..context import CtxLike, derive_seed, split_batch
+from ..context import CtxLike, derive_seed, seed_mxnet
+from ..gluon_internals import renamed_copy, structural_params
 from ..interfaces import ControllableModel, PolicySampler
-from ..models.base import _import, decode_config, encode_config
+from ..models.base import ObservableModel
 from ..models.dense import NeuralNetworks
 from ..models.q_network import FunctionApproximator
-from ..training import (History, TrainingDivergedError, atomic_write, clip_gradients, load_optimizer_state_bytes,
-                        optimizer_state_bytes)
+from ..registry import register_model
+from ..training import (Callback, History, TaskProgress, TrainingDivergedError, gradient_step, read_checkpoint,
+                        save_checkpoint)
 
 __all__ = ["DQNController", "ReplayBuffer"]
 
@@ -37,14 +44,8 @@ logger = logging.getLogger("accelbrainbase")
 
 C = TypeVar("C", bound="DQNController")
 
-_RECORD_KEY = "__accelbrainbase_dqn__"
-_OPTIMIZER_KEY = "__optimizer_states__"
 _REPLAY_FIELDS = ("states", "next_states", "actions", "rewards", "terminated")
-
-
-def _bytes_array(data: bytes) -> mx.nd.NDArray:
-    """Bytes as a uint8 NDArray, to travel in one ``mx.nd.save`` file with the parameters."""
-    return mx.nd.array(np.frombuffer(data, dtype=np.uint8), dtype=np.uint8)
+_EPISODE_KEYS = ("return", "length", "step", "epsilon")
 
 
 class ReplayBuffer:
@@ -122,6 +123,24 @@ class ReplayBuffer:
         out[:, 2 * n + 2] = self.terminated[flat]
         return out.reshape(idx.shape + (2 * n + 3,))
 
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """The stored transitions (oldest slots first, ``len(self)`` of them) and the write position,
+        as named arrays; `restore` takes them back."""
+        out = {name: getattr(self, name)[:self.size].copy() for name in _REPLAY_FIELDS}
+        out["cursor"] = np.array([self.position, self.size], np.int64)
+        return out
+
+    def restore(self, arrays: Dict[str, np.ndarray]) -> None:
+        """Take back what `arrays` returned (of a buffer with the same state shape)."""
+        position, size = (int(v) for v in arrays["cursor"])
+        if size > self.capacity:
+            raise ValueError(f"the state holds {size} transitions, more than the buffer's capacity {self.capacity}")
+        for name in _REPLAY_FIELDS:
+            target = getattr(self, name)
+            target[:size] = np.asarray(arrays[name]).reshape((size,) + target.shape[1:])
+            target[size:] = 0
+        self.position, self.size = position, size
+
 
 def _unpack(F: Any, packed: Any, state_shape: Tuple[int, ...]) -> Tuple[Any, Any, Any, Any, Any]:
     """``(states, actions, rewards, next_states, terminated)`` of a packed batch (`ReplayBuffer.packed`)."""
@@ -177,6 +196,15 @@ class _TDLoss(gluon.HybridBlock):
         return self.online.loss(q, F.BlockGrad(targets))
 
 
+class _TDGraphs:
+    """The TD step's two graphs, held by the controller outside its block tree."""
+
+    __slots__ = ("next_values", "td")
+
+    def __init__(self, next_values: _NextValues, td: _TDLoss) -> None:
+        self.next_values, self.td = next_values, td
+
+
 class _Problem:
     """One face for a gymnasium environment and a `PolicySampler`: reset -> state, step -> 4-tuple."""
 
@@ -213,7 +241,82 @@ class _Problem:
         return np.asarray(obs, np.float32), float(reward), bool(terminated), bool(truncated)
 
 
-class DQNController(ControllableModel):
+class _Corridor(PolicySampler):
+    """The registry's small problem: a corridor of ``length`` cells with one-hot states, actions
+    0 = left and 1 = right, starting in cell 2. The left end pays 0.1, the right end 1.0 (both end
+    the episode); episodes are cut after ``limit`` steps."""
+
+    n_actions = 2
+
+    def __init__(self, length: int = 6, limit: int = 20) -> None:
+        self.length, self.limit = length, limit
+        self.state_shape = (length,)
+        self.position, self.t = 2, 0
+
+    def states(self) -> np.ndarray:
+        """Every cell's state, ``(length, length)``."""
+        return np.eye(self.length, dtype=np.float32)
+
+    def reset(self, seed: Optional[int] = None) -> np.ndarray:
+        self.position, self.t = 2, 0
+        return self.states()[self.position]
+
+    def step(self, action: int) -> Tuple[np.ndarray, float, bool, bool]:
+        self.position += 1 if action == 1 else -1
+        self.t += 1
+        state = self.states()[self.position]
+        if self.position == 0:
+            return state, 0.1, True, False
+        if self.position == self.length - 1:
+            return state, 1.0, True, False
+        return state, 0.0, False, self.t >= self.limit
+
+
+_CONTRACT_STEPS_PER_EPOCH = 64
+
+
+def _example(rng: np.random.RandomState):
+    corridor = _Corridor()
+    q_network = FunctionApproximator(NeuralNetworks(input_dim=corridor.length, hidden_dims=[16], output_dim=2,
+                                                    seed=0), learning_rate=0.01, seed=0)
+    settings = dict(gamma=0.9, batch_size=16, learning_starts=16, train_freq=8, gradient_steps=4,
+                    target_update_interval=16, exploration_fraction=0.5)
+    return dict(q_network=q_network, **settings), corridor.states(), None
+
+
+def _example_plain_q_block(rng: np.random.RandomState):
+    """The example with a plain Gluon block (shapes deferred) as the Q-network."""
+    kwargs, states, y = _example(rng)
+    block = nn.HybridSequential()
+    block.add(nn.Dense(16, activation="relu"), nn.Dense(2))
+    kwargs["q_network"] = FunctionApproximator(block, input_shape=(states.shape[1],), learning_rate=0.01, seed=0)
+    return kwargs, states, y
+
+
+def _learn_on_the_corridor(model: "DQNController", x: Any, y: Any, *, epochs: int, batch_size: Optional[int] = None,
+                           ctx: Any = None, **fit_kwargs: Any) -> "DQNController":
+    """How the contract suite trains the controller: ``epochs`` epochs of 64 environment steps on a
+    fresh corridor (``fit_kwargs``: ``checkpoint_dir``, ``resume``, ``callbacks``). ``batch_size``
+    and ``ctx`` describe batches of data; a DQN draws its batches from its replay buffer."""
+    return model.learn(_Corridor(), total_steps=_CONTRACT_STEPS_PER_EPOCH * epochs,
+                       eval_freq=_CONTRACT_STEPS_PER_EPOCH, verbose=False, **fit_kwargs)
+
+
+def _call_callback(callback: Any, model: Any, epoch: int, logs: Dict[str, float]) -> bool:
+    if isinstance(callback, Callback):
+        return bool(callback.on_epoch_end(model, epoch, logs))
+    return bool(callback(model, epoch, logs))
+
+
+@register_model(
+    "dqn", example=_example, learn=_learn_on_the_corridor, user_parts=_example_plain_q_block,
+    opt_outs={
+        "reload": "save() keeps no replay buffer by default, and a new learn() call starts a new epsilon schedule "
+                  "spanning that call only: two calls are not the one-call run by design. Resuming a checkpoint "
+                  "(the 'resume' check) is bit for bit, and tests/test_dqn.py checks that a controller loaded "
+                  "from save(replay_buffer=True) learns on exactly as the saved one",
+    })
+class DQNController(ObservableModel, ControllableModel):
     """Deep Q-network agent: experience replay, a target network, ε-greedy exploration (Mnih et al.
     2015, "Human-level control through deep reinforcement learning", Nature 518), optionally Double DQN
     (van Hasselt, Guez & Silver 2016, "Deep reinforcement learning with double Q-learning", AAAI).
@@ -226,15 +329,21 @@ class DQNController(ControllableModel):
     ε decays linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` over the first
     ``exploration_fraction`` of ``learn``'s steps.
 
+    The controller is a model (a Gluon block): ``self(states)`` is the online Q-network, the target
+    network is its child ``target_network`` (no gradient), its trainer ``trainers["q_network"]``
+    uses the Q-network's optimizer settings, and ``save``/``load``/``state_dict`` keep both networks,
+    the optimizer state, the random generator, the counters, the episodes and the evaluations.
+
     The defaults are the Stable-Baselines3 zoo's tuned CartPole settings, which also suit other small
     control problems.
 
     Args:
-        q_network: the online Q-network, a `FunctionApproximator` (its optimizer, learning rate and
-            ``ctx`` are used); the target network is a copy. See `for_env` for an MLP sized from the spaces.
+        q_network: the online Q-network, a `FunctionApproximator` around any Gluon block (its
+            optimizer, learning rate and ``ctx`` are used); the target network is a copy. See
+            `for_env` for an MLP sized from the spaces.
         gamma: discount factor.
         buffer_size: replay capacity (transitions).
-        batch_size: replay batch size (split across ``q_network.ctx`` when it is a list).
+        batch_size: replay batch size (split across ``ctx`` when it is a list).
         learning_starts: environment steps before the first gradient step.
         train_freq: environment steps between training phases.
         gradient_steps: gradient steps per training phase.
@@ -245,15 +354,21 @@ class DQNController(ControllableModel):
         double_dqn: select the bootstrap action with the online network (Double DQN).
         hybridize: compile the networks and the TD step into cached graphs.
         seed: seeds exploration, replay sampling and environment resets (the network has its own seed).
+        ctx: where the networks live (default: the Q-network's contexts).
 
     Shapes:
         ``inference(states)``: ``(N, *state_shape)`` -> Q-values ``(N, n_actions)`` (one state ->
-        ``(n_actions,)``); ``act(states)``: -> actions ``(N,)`` (one state -> ``int``).
+        ``(n_actions,)``; numpy in, numpy out; NDArray in, NDArray out); ``act(states)``: -> actions
+        ``(N,)`` (one state -> ``int``). ``train_step(packed)``: a packed replay batch
+        ``(N, 2 * state_size + 3)`` (`ReplayBuffer.packed`).
 
     Attributes after ``learn``: ``episode_returns``, ``episode_lengths`` and ``episode_steps`` (numpy
-    arrays, one entry per finished episode), ``history`` (a `training.History` with one row per
-    episode: ``return``, ``length``, ``step``, ``epsilon``), ``losses`` (mean TD loss per training
-    phase), ``evaluations`` (``(step, mean return)`` of the periodic evaluations), ``num_timesteps``.
+    arrays, one entry per finished episode; ``episodes`` is their `training.History`, with the ε of
+    each episode's end), ``history`` (one row per epoch of ``eval_freq`` steps: ``train_loss``, the
+    mean TD loss, ``episodes``, ``mean_return`` of the episodes that ended in it, ``epsilon``,
+    ``steps`` and, with an ``eval_env``, ``eval_return``), ``loss_arr`` (``(epochs, 2)``, the TD
+    loss and NaN), ``losses`` (mean TD loss per training phase), ``evaluations`` (``(step, mean
+    return)`` of the periodic evaluations), ``num_timesteps``, ``num_updates``.
 
     Example:
         >>> import gymnasium as gym
@@ -284,9 +399,10 @@ class DQNController(ControllableModel):
         double_dqn: bool = False,
         hybridize: bool = True,
         seed: Optional[int] = None,
+        ctx: CtxLike = None,
     ) -> None:
         if not isinstance(q_network, FunctionApproximator):
-            raise TypeError(f"q_network must be a FunctionApproximator (wrap your model in one), "
+            raise TypeError(f"q_network must be a FunctionApproximator (wrap your model or Gluon block in one), "
                             f"got {type(q_network).__name__}")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
@@ -306,7 +422,13 @@ class DQNController(ControllableModel):
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if clip_norm is not None and clip_norm <= 0:
             raise ValueError(f"clip_norm must be positive or None, got {clip_norm}")
-        self.q_network = q_network
+        state_shape = tuple(q_network.input_shape)
+        if any(d is None for d in state_shape):
+            raise ValueError(f"the Q-network's input shape {state_shape} has a free axis; "
+                             "DQN stores fixed-shape states")
+        # The Q-network's optimizer settings are the controller's (its one trainer trains it).
+        super().__init__(ctx=q_network.ctx if ctx is None else ctx, seed=seed, optimizer=q_network.optimizer,
+                         learning_rate=q_network.learning_rate, optimizer_params=q_network.optimizer_params)
         self.gamma = float(gamma)
         self.buffer_size = int(buffer_size)
         self.batch_size = int(batch_size)
@@ -320,48 +442,56 @@ class DQNController(ControllableModel):
         self.exploration_final_eps = float(exploration_final_eps)
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.double_dqn = bool(double_dqn)
-        self.hybridize = bool(hybridize)
-        self.seed = seed
-        self.ctx = q_network.ctx
-        self.state_shape = tuple(q_network.input_shape)
-        if any(d is None for d in self.state_shape):
-            raise ValueError(f"the Q-network's input shape {self.state_shape} has a free axis; "
-                             "DQN stores fixed-shape states")
+        self.compiled = bool(hybridize)
+        self.state_shape = state_shape
+        self.input_shape = state_shape
         self.n_actions = q_network.n_actions
+        self.q_network = q_network
+        self.initialize_parameters()  # the online network moves to ctx before it is copied
+        self.target_network = self._target_copy(q_network)
+        # The TD step's two graphs run the two networks; held outside the block tree (not children),
+        # so that the networks' parameters are saved once, under "q_network." and "target_network.".
+        self._graphs = _TDGraphs(_NextValues(self.target_network, self.state_shape),
+                                 _TDLoss(q_network, self.state_shape, self.gamma, self.double_dqn))
+        if self.compiled:
+            self.hybridize()
+            self._graphs.next_values.hybridize()
+            self._graphs.td.hybridize()
         self.rng = np.random.RandomState(seed)
-        self.target_network = self._copy_network(q_network)
-        self._td = _TDLoss(q_network, self.state_shape, self.gamma, self.double_dqn)
-        self._next_values = _NextValues(self.target_network, self.state_shape)
-        if self.hybridize:
-            for block in (self.q_network, self.target_network, self._td, self._next_values):
-                block.hybridize()
         self.replay_buffer = ReplayBuffer(self.buffer_size, self.state_shape)
         self.num_timesteps = 0
         self.num_updates = 0
         self.n_learn_calls = 0
-        self.history = History()
+        self.episodes = History()
         self.losses: List[float] = []
         self.evaluations: List[Tuple[int, float]] = []
         self.last_evaluation = np.zeros(0)
         # (environment step, greedy mean return) of the networks `learn` ended with, when it evaluated.
         self.best_evaluation: Optional[Tuple[int, float]] = None
-        self._host_q: Optional[Callable[[np.ndarray], np.ndarray]] = None
-        self._trainable: Optional[List[gluon.Parameter]] = None
+        self._host_q: Any = None
+        self._target_pairs: Optional[List[Tuple[gluon.Parameter, gluon.Parameter]]] = None
+        self._with_replay = False  # save() with the replay buffer
+        self._call: Optional[Dict[str, Any]] = None  # the checkpointed learn() call in progress
+        self._interrupted_call: Optional[Dict[str, Any]] = None  # a checkpointed call, after load
 
-    @staticmethod
-    def _copy_network(q_network: FunctionApproximator) -> FunctionApproximator:
-        """The target network: an independent copy with the same weights and no gradient buffers."""
-        target = copy.deepcopy(q_network)
-        target.hybridize(False)  # drop any cached graph that still points at the online parameters
-        online = q_network._collect_params_with_prefix()
-        for name, p in target._collect_params_with_prefix().items():
-            # A deep-copied NDArray comes back on cpu(0) whatever its device: put every copy where
-            # the online one lives.
-            p.reset_ctx(online[name].list_ctx())
-            for dst, src in zip(p.list_data(), online[name].list_data()):
-                src.copyto(dst)
+    def _target_copy(self, q_network: FunctionApproximator) -> FunctionApproximator:
+        """The target network: a copy of the online one with parameters of its own (same values and
+        contexts) that take no gradient."""
+        memo: Dict[int, Any] = {}
+
+        def without_trainers(block: gluon.Block) -> None:
+            if isinstance(block, ObservableModel):  # a part's trainers are not copied
+                memo[id(block.trainers)] = {}
+                memo[id(block.parameter_servers)] = {}
+
+        q_network.apply(without_trainers)
+        target = renamed_copy(q_network, "target_", memo)
+        online = structural_params(q_network)
+        for name, p in structural_params(target).items():
+            contexts = online[name].list_ctx()
+            p.reset_ctx(contexts)
+            p.set_data(online[name].data(contexts[0]))
             p.grad_req = "null"
-        target.trainer = None
         return target
 
     @classmethod
@@ -396,6 +526,12 @@ class DQNController(ControllableModel):
                                          optimizer_params=optimizer_params)
         return cls(q_network, seed=seed, **kwargs)
 
+    def forward(self, x: Any) -> Any:
+        """The online Q-network's values ``(N, n_actions)``. The call goes straight to the Q-network
+        (its own cached graph when hybridized): a graph of the controller would hold the target
+        network's parameters unused."""
+        return self.q_network(x)
+
     # ------------------------------------------------------------------ acting
     def epsilon(self, step: int, total_steps: int) -> float:
         """ε at environment step ``step`` of a ``learn`` call of ``total_steps`` steps (linear decay)."""
@@ -426,10 +562,15 @@ class DQNController(ControllableModel):
             raise ValueError("states contain NaN/Inf values")
         return arr.astype(np.float32, copy=False), single
 
-    def inference(self, state: Any) -> np.ndarray:
-        """Q-values: ``(n_actions,)`` for one state, ``(N, n_actions)`` for a batch."""
-        states, single = self._as_states(state)
-        q = np.asarray(self.q_network.inference(states))
+    def inference(self, state: Any, batch_size: int = 1024) -> Any:
+        """Q-values of the online network: ``(n_actions,)`` for one state, ``(N, n_actions)`` for a
+        batch; numpy for numpy input, an NDArray (on ``ctx[0]``) for NDArray input."""
+        if isinstance(state, mx.nd.NDArray):
+            single = tuple(state.shape) == self.state_shape
+            q = super().inference(state.expand_dims(0) if single else state, batch_size)
+        else:
+            states, single = self._as_states(state)
+            q = super().inference(states, batch_size)
         return q[0] if single else q
 
     def act(self, state: Any, epsilon: float = 0.0) -> Union[int, np.ndarray]:
@@ -442,6 +583,11 @@ class DQNController(ControllableModel):
             actions = np.where(explore, self.rng.randint(0, self.n_actions, len(actions)), actions)
         return int(actions[0]) if single else actions
 
+    def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> Tuple[str, str]:
+        """Export the online Q-network's inference graph (the controller's forward pass; see
+        `ObservableModel.export`)."""
+        return self.q_network.export(path, epoch, remove_amp_cast=remove_amp_cast)
+
     # ------------------------------------------------------------------ learning
     def td_target(self, next_states: Any, rewards: Any, terminated: Any) -> np.ndarray:
         """The TD targets ``r + γ (1 - terminated) Q_target(s', a*)`` of a batch (numpy ``(N,)``)."""
@@ -452,41 +598,51 @@ class DQNController(ControllableModel):
         q_next_online = self.q_network(s2) if self.double_dqn else None
         return td_target(mx.nd, self.target_network(s2), q_next_online, r, done, self.gamma).asnumpy()
 
+    def td_loss(self, packed: mx.nd.NDArray) -> mx.nd.NDArray:
+        """Per-sample Huber TD losses ``(N,)`` of a packed replay batch (`ReplayBuffer.packed`): what
+        `train_step` minimises, on ``ctx[0]``, not recorded."""
+        packed = packed.as_in_context(self.ctx[0])
+        return self._graphs.td(packed, self._graphs.next_values(packed))
+
+    def _recorded_td_loss(self, packed: mx.nd.NDArray) -> mx.nd.NDArray:
+        # The target network's values are constants of the step: computed outside the recording
+        # (and in prediction mode), as the TD target is.
+        with autograd.pause():
+            q_next = self._graphs.next_values(packed)
+        return self._graphs.td(packed, q_next)
+
     def update_target(self) -> None:
         """Move the target network towards the online one: ``τ·online + (1 - τ)·target``."""
-        online = self.q_network._collect_params_with_prefix()
-        for name, p_target in self.target_network._collect_params_with_prefix().items():
-            for dst, src in zip(p_target.list_data(), online[name].list_data()):
+        if self._target_pairs is None:
+            online = structural_params(self.q_network)
+            self._target_pairs = [(online[name], p) for name, p in structural_params(self.target_network).items()]
+        for src_param, dst_param in self._target_pairs:
+            for dst, src in zip(dst_param.list_data(), src_param.list_data()):
                 if self.tau >= 1.0:
                     src.copyto(dst)
                 else:
                     dst[:] = self.tau * src + (1.0 - self.tau) * dst
 
-    def train_step(self, packed: mx.nd.NDArray) -> mx.nd.NDArray:
-        """One gradient step on a packed replay batch (see `ReplayBuffer.packed`); returns the summed
-        per-sample loss on the first context. Updates the target network when it is due."""
-        q_network = self.q_network
-        if q_network.trainer is None:
-            q_network.trainer = q_network.make_trainer()
-        slices = split_batch(packed, self.ctx)
-        q_next = [self._next_values(x) for x in slices]
-        with autograd.record():
-            losses = [self._td(x, q) for x, q in zip(slices, q_next)]
-        autograd.backward(losses)
-        # training.apply_gradients, with the parameter list collected once: walking the block tree
-        # (collect_params) on every update cost ~20 % of a small network's step.
-        trainer = q_network.trainer
-        trainer.allreduce_grads()
-        if self.clip_norm is not None:
-            if self._trainable is None:
-                self._trainable = [p for p in q_network.collect_params().values() if p.grad_req != "null"]
-            clip_gradients(self._trainable, self.clip_norm, packed.shape[0])
-        trainer.update(packed.shape[0])
+    def configure_trainers(self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None) -> Dict[str, gluon.Trainer]:
+        """One trainer, ``"q_network"``, over the online network with its optimizer settings (the
+        target network takes no gradient)."""
+        return {"q_network": self.make_trainer(self.q_network.collect_params(), lr_scheduler,
+                                               settings_of=self.q_network)}
+
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray] = None,
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """One gradient step on a packed replay batch ``x`` (`ReplayBuffer.packed`; ``y`` unused),
+        through `training.gradient_step`, clipped to ``clip_norm`` (default: the controller's).
+        Returns ``{"loss": summed per-sample TD loss}`` on the first context (no host sync) and
+        updates the target network when it is due."""
+        if "q_network" not in self.trainers:
+            self.trainers = self.configure_trainers()
+        loss = gradient_step(self, self._recorded_td_loss, x, trainer="q_network",
+                             clip_norm=self.clip_norm if clip_norm is None else clip_norm)
         self.num_updates += 1
         if self.num_updates % self.target_update_interval == 0:
             self.update_target()
-        total = [loss.sum().as_in_context(self.ctx[0]) for loss in losses]
-        return total[0] if len(total) == 1 else mx.nd.add_n(*total)
+        return {"loss": loss}
 
     def _train_phase(self) -> float:
         """``gradient_steps`` steps; one host-to-device copy of all their batches, one sync at the end."""
@@ -494,7 +650,7 @@ class DQNController(ControllableModel):
         batches = mx.nd.array(self.replay_buffer.packed(idx), ctx=self.ctx[0])
         total = None
         for i in range(self.gradient_steps):
-            loss = self.train_step(batches[i])
+            loss = self.train_step(batches[i])["loss"]
             total = loss if total is None else total + loss
         mean = float(total.asscalar()) / (self.gradient_steps * self.batch_size)
         if not math.isfinite(mean):
@@ -503,6 +659,11 @@ class DQNController(ControllableModel):
                                         "or set clip_norm")
         self._refresh_host_copy()
         return mean
+
+    def _check_problem(self, problem: "_Problem") -> None:
+        if problem.n_actions != self.n_actions or problem.state_shape != self.state_shape:
+            raise ValueError(f"the environment has states {problem.state_shape} and {problem.n_actions} actions; "
+                             f"the Q-network expects states {self.state_shape} and {self.n_actions} actions")
 
     def learn(
         self: C,
@@ -514,129 +675,238 @@ class DQNController(ControllableModel):
         eval_episodes: int = 20,
         stop_return: Optional[float] = None,
         keep_best: bool = True,
-        verbose: bool = True,
+        verbose: Any = True,
+        checkpoint_dir: Optional[str] = None,
+        resume: bool = False,
+        callbacks: Sequence[Any] = (),
     ) -> C:
         """Interact with ``env`` (gymnasium API or `PolicySampler`) for ``total_steps`` steps and learn.
+
+        The steps come in epochs of ``eval_freq``; after each (and after the last, shorter one) the
+        controller evaluates on ``eval_env``, appends a row to ``history``, writes a checkpoint and
+        calls the callbacks.
 
         Args:
             env: the environment to learn in.
             total_steps: environment steps of this call (the ε schedule spans them).
-            eval_env: evaluate the greedy policy on it every ``eval_freq`` steps over ``eval_episodes``
-                episodes, and once more at the end (recorded in ``evaluations``).
+            eval_env: evaluate the greedy policy on it after every epoch over ``eval_episodes``
+                episodes (recorded in ``evaluations`` and the history's ``eval_return``).
+            eval_freq: environment steps per epoch.
             stop_return: stop as soon as such an evaluation reaches this mean return.
             keep_best: with an ``eval_env``, end with the networks of the best evaluation of this call
                 (``best_evaluation``) when the final one is worse: DQN's greedy return often falls again
                 after a peak (on CartPole, seed 0 peaks at 500 and ends at 164 after 50 000 steps).
-            verbose: progress bar (only on a terminal) and INFO logs of the evaluations.
+            verbose: progress (`training.TaskProgress`: a bar on terminals and in Jupyter, a line
+                when piped; 0 or ``False``: silent) and INFO logs of the evaluations.
+            checkpoint_dir: after every epoch, write the whole state - networks, optimizer state,
+                random generator, counters, episodes, replay buffer and this call's progress -
+                atomically into this directory (one model file and ``checkpoint.json``, as
+                `training.fit` does; ``DQNController.load(checkpoint_dir)`` opens it).
+            resume: continue the call whose checkpoint is in ``checkpoint_dir`` (when there is one),
+                with the same ``total_steps`` and ``eval_freq``: the environment is brought back to
+                where it was by replaying the call's recorded actions from its seeded reset (so it
+                must be deterministic given ``reset(seed=)``; an unseeded controller starts a new
+                episode instead), and the run then equals the uninterrupted one bit for bit.
+            callbacks: `training.Callback` objects or functions ``f(model, epoch, logs)`` called after
+                each epoch; a ``True`` return stops.
 
         Returns ``self``.
         """
         problem = _Problem(env)
-        if problem.n_actions != self.n_actions or problem.state_shape != self.state_shape:
-            raise ValueError(f"the environment has states {problem.state_shape} and {problem.n_actions} actions; "
-                             f"the Q-network expects states {self.state_shape} and {self.n_actions} actions")
+        self._check_problem(problem)
         if int(total_steps) < 1:
             raise ValueError(f"total_steps must be positive, got {total_steps}")
+        if int(eval_freq) < 1:
+            raise ValueError(f"eval_freq must be positive, got {eval_freq}")
         if stop_return is not None and eval_env is None:
             raise ValueError("stop_return needs an eval_env to evaluate on")
         if eval_env is not None and eval_env is env:
             raise ValueError("eval_env must be another instance than env: evaluating would cut training episodes")
-        total_steps = int(total_steps)
-        reset_seed = None if self.seed is None else derive_seed(self.seed, "learn", self.n_learn_calls)
-        self.n_learn_calls += 1
-        state = problem.reset(seed=reset_seed)
-        episode_return, episode_length = 0.0, 0
-        bar = tqdm(total=total_steps, desc=type(self).__name__, disable=not (verbose and sys.stderr.isatty()),
-                   leave=False)
-        ticks = 0
-        best: Optional[Tuple[float, int, Optional[List[List[mx.nd.NDArray]]]]] = None  # mean, step, networks
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs a checkpoint_dir")
+        total_steps, eval_freq = int(total_steps), int(eval_freq)
+        record = read_checkpoint(checkpoint_dir) if resume and checkpoint_dir is not None else None
+        if record is not None:
+            self.restore(record["file"])
+            call = self._interrupted_call
+            if call is None:
+                raise ValueError(f"{record['file']} holds no learn() call to resume")
+            if (call["total_steps"], call["eval_freq"]) != (total_steps, eval_freq):
+                raise ValueError(f"the checkpoint in {checkpoint_dir} is of a call with total_steps="
+                                 f"{call['total_steps']}, eval_freq={call['eval_freq']}: resume continues that "
+                                 f"call, so pass the same (got {total_steps}, {eval_freq})")
+            actions = np.zeros(total_steps, np.int32)
+            actions[:call["step"]] = call["actions"]
+            call["actions"] = actions
+            state, episode_return, episode_length = self._replay(problem, call)
+            logger.info("DQN: resuming from %s after environment step %d of %d", checkpoint_dir, call["step"],
+                        total_steps)
+        else:
+            reset_seed = None if self.seed is None else derive_seed(self.seed, "learn", self.n_learn_calls)
+            self.n_learn_calls += 1
+            call = {"start": self.num_timesteps, "total_steps": total_steps, "eval_freq": eval_freq, "step": 0,
+                    "reset_seed": reset_seed, "stopped": False, "best": None,
+                    # The actions replay the environment on resume; only kept when checkpointing.
+                    "actions": None if checkpoint_dir is None else np.zeros(total_steps, np.int32)}
+            state = problem.reset(seed=reset_seed)
+            episode_return, episode_length = 0.0, 0
+        self._interrupted_call = None
+        if checkpoint_dir is not None:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+        actions = call["actions"]
+        first_epoch = call.get("first_epoch", len(self.history))
+        call["first_epoch"] = first_epoch
 
         def evaluate_now() -> float:
-            nonlocal best
             mean = self.evaluate(eval_env, episodes=eval_episodes)
             self.evaluations.append((self.num_timesteps, mean))
             if verbose:
                 logger.info("DQN step %d: greedy mean return %.2f over %d episodes",
                             self.num_timesteps, mean, eval_episodes)
-            if keep_best and (best is None or mean > best[0]):
-                best = (mean, self.num_timesteps, self._network_copy())
+            if keep_best and (call["best"] is None or mean > call["best"][0]):
+                call["best"] = (mean, self.num_timesteps, self._network_arrays())
             return mean
 
+        for cb in callbacks:
+            if isinstance(cb, Callback):
+                cb.on_train_begin(self)
+        progress = TaskProgress(total_steps, type(self).__name__, verbose=int(verbose), unit="step")
+        progress.update(call["step"])
+        step = call["step"]
+        self._call = call if checkpoint_dir is not None else None  # its progress goes into checkpoints
         try:
-            for step in range(total_steps):
-                eps = self.epsilon(step, total_steps)
-                if self.rng.rand() < eps:
-                    action = int(self.rng.randint(self.n_actions))
-                else:
-                    action = int(self._q_values(state[None])[0].argmax())
-                next_state, reward, terminated, truncated = problem.step(action)
-                self.replay_buffer.add(state, action, reward, next_state, terminated)
-                self.num_timesteps += 1
-                episode_return += reward
-                episode_length += 1
-                if terminated or truncated:
-                    self.history.append({"return": episode_return, "length": episode_length,
-                                         "step": self.num_timesteps, "epsilon": eps})
-                    state = problem.reset()
-                    episode_return, episode_length = 0.0, 0
-                else:
-                    state = next_state
-                if len(self.replay_buffer) >= self.learning_starts and (step + 1) % self.train_freq == 0:
-                    self.losses.append(self._train_phase())
-                ticks += 1
-                if ticks >= 500 or step == total_steps - 1:
-                    bar.update(ticks)
-                    ticks = 0
-                    returns = self.episode_returns
-                    bar.set_postfix({"episodes": len(returns), "eps": f"{eps:.2f}",
-                                     "return(10)": f"{returns[-10:].mean():.1f}" if len(returns) else "-"},
-                                    refresh=False)
-                if eval_env is not None and (step + 1) % eval_freq == 0:
-                    mean = evaluate_now()
-                    if stop_return is not None and mean >= stop_return:
-                        break
-            if eval_env is not None:
-                if self.evaluations and self.evaluations[-1][0] == self.num_timesteps:
-                    final = self.evaluations[-1][1]
-                else:
-                    final = evaluate_now()
-                if best is not None and final < best[0]:
-                    self._set_networks(best[2])
-                    logger.info("DQN: kept the networks of step %d (greedy mean return %.2f); the final "
-                                "ones returned %.2f", best[1], best[0], final)
-                    self.best_evaluation = (best[1], best[0])
-                else:
-                    self.best_evaluation = (self.num_timesteps, final)
+            while step < total_steps and not call["stopped"]:
+                epoch = len(self.history)
+                if self.seed is not None:
+                    # As fit does: anything random in MXNet (dropout in a Q-network) depends only
+                    # on (seed, epoch), so a resumed run draws what the uninterrupted one drew.
+                    seed_mxnet(derive_seed(self.seed, "epoch", epoch), self.ctx)
+                end = min(total_steps, (step // eval_freq + 1) * eval_freq)
+                first_episode, first_loss, ticks, eps = len(self.episodes), len(self.losses), 0, 0.0
+                for step in range(step, end):
+                    eps = self.epsilon(step, total_steps)
+                    if self.rng.rand() < eps:
+                        action = int(self.rng.randint(self.n_actions))
+                    else:
+                        action = int(self._q_values(state[None])[0].argmax())
+                    if actions is not None:
+                        actions[step] = action
+                    next_state, reward, terminated, truncated = problem.step(action)
+                    self.replay_buffer.add(state, action, reward, next_state, terminated)
+                    self.num_timesteps += 1
+                    episode_return += reward
+                    episode_length += 1
+                    if terminated or truncated:
+                        self.episodes.append({"return": episode_return, "length": episode_length,
+                                              "step": self.num_timesteps, "epsilon": eps})
+                        state = problem.reset()
+                        episode_return, episode_length = 0.0, 0
+                    else:
+                        state = next_state
+                    if len(self.replay_buffer) >= self.learning_starts and (step + 1) % self.train_freq == 0:
+                        self.losses.append(self._train_phase())
+                    ticks += 1
+                    if ticks >= 500 or step == end - 1:
+                        progress.update(ticks)
+                        ticks = 0
+                        returns = self.episode_returns
+                        progress.set_postfix_str(f"episodes={len(returns)} eps={eps:.2f} return(10)="
+                                                 + (f"{returns[-10:].mean():.1f}" if len(returns) else "-"))
+                step = end
+                logs = self._epoch_logs(first_episode, first_loss, eps)
+                if eval_env is not None:
+                    logs["eval_return"] = evaluate_now()
+                    call["stopped"] = stop_return is not None and logs["eval_return"] >= stop_return
+                self.history.append(logs)
+                self.loss_arr = self.history.loss_arr
+                if checkpoint_dir is not None:
+                    call.update(step=step, state=state, episode_return=episode_return, episode_length=episode_length)
+                    self._write_checkpoint(checkpoint_dir, epoch)
+                if any([_call_callback(cb, self, epoch, logs) for cb in callbacks]):
+                    break
         finally:
-            bar.close()
+            progress.close()
+            self._call = None
+        if eval_env is not None:
+            if self.evaluations and self.evaluations[-1][0] == self.num_timesteps:
+                final = self.evaluations[-1][1]
+            else:
+                final = evaluate_now()
+            best = call["best"]
+            if best is not None and final < best[0]:
+                self._set_networks(best[2])
+                logger.info("DQN: kept the networks of step %d (greedy mean return %.2f); the final "
+                            "ones returned %.2f", best[1], best[0], final)
+                self.best_evaluation = (best[1], best[0])
+            else:
+                self.best_evaluation = (self.num_timesteps, final)
+        history = self.history.since(first_epoch)
+        for cb in callbacks:
+            if isinstance(cb, Callback):
+                cb.on_train_end(self, history)
         return self
 
-    def _network_copy(self) -> List[List[mx.nd.NDArray]]:
-        """Copies of the online and target networks' parameters on every context."""
-        return [[d.copy() for d in p.list_data()] for net in (self.q_network, self.target_network)
-                for p in net.collect_params().values()]
+    def _epoch_logs(self, first_episode: int, first_loss: int, eps: float) -> Dict[str, float]:
+        """An epoch's history row (host values only: the TD losses were synced per training phase)."""
+        losses = self.losses[first_loss:]
+        returns = self.episode_returns[first_episode:]
+        return {"train_loss": float(np.mean(losses)) if losses else math.nan,
+                "episodes": float(len(returns)),
+                "mean_return": float(returns.mean()) if len(returns) else math.nan,
+                "epsilon": eps, "steps": float(self.num_timesteps)}
 
-    def _set_networks(self, copies: List[List[mx.nd.NDArray]]) -> None:
-        params = [p for net in (self.q_network, self.target_network) for p in net.collect_params().values()]
-        for p, data in zip(params, copies):
-            for dst, src in zip(p.list_data(), data):
-                src.copyto(dst)
+    def _replay(self, problem: "_Problem", call: Dict[str, Any]) -> Tuple[np.ndarray, float, int]:
+        """Bring the environment back to where the checkpointed call was: its seeded reset, then its
+        recorded actions. Returns the state, the episode's return and length so far."""
+        if call["reset_seed"] is None:
+            logger.warning("DQN: an unseeded controller's environment cannot be replayed to the checkpoint; "
+                           "resuming with a new episode")
+            return problem.reset(), 0.0, 0
+        state = problem.reset(seed=call["reset_seed"])
+        length = 0
+        for action in call["actions"][:call["step"]]:
+            next_state, _, terminated, truncated = problem.step(int(action))
+            length += 1
+            if terminated or truncated:
+                state, length = problem.reset(), 0
+            else:
+                state = next_state
+        if length != call["episode_length"] or not np.array_equal(state, call["state"]):
+            raise ValueError("cannot resume: replaying the checkpointed call's actions from its seeded reset did "
+                             "not lead to the state it had reached; the environment must be deterministic given "
+                             "reset(seed=...)")
+        return state, call["episode_return"], length
+
+    def _write_checkpoint(self, directory: str, epoch: int) -> None:
+        """This epoch's checkpoint by `training.save_checkpoint`, replay buffer and call included."""
+        call = self._call or {}
+        save_checkpoint(self, directory, epoch, {"total_steps": call.get("total_steps"), "step": call.get("step")}, {},
+                        save=lambda path: self.save(path, replay_buffer=True))
+
+    def _network_arrays(self) -> Dict[str, np.ndarray]:
+        """Host copies of the online and target networks' parameters, by structural name."""
+        device = self.ctx[0]
+        return {name: p.data(device).asnumpy() for name, p in structural_params(self).items()}
+
+    def _set_networks(self, arrays: Dict[str, np.ndarray]) -> None:
+        for name, p in structural_params(self).items():
+            p.set_data(mx.nd.array(arrays[name], dtype=arrays[name].dtype))
         self._refresh_host_copy()
 
     @property
     def episode_returns(self) -> np.ndarray:
         """Return of every finished training episode."""
-        return self.history["return"] if "return" in self.history else np.zeros(0)
+        return self.episodes["return"] if "return" in self.episodes else np.zeros(0)
 
     @property
     def episode_lengths(self) -> np.ndarray:
         """Length of every finished training episode."""
-        return self.history["length"] if "length" in self.history else np.zeros(0)
+        return self.episodes["length"] if "length" in self.episodes else np.zeros(0)
 
     @property
     def episode_steps(self) -> np.ndarray:
         """Environment step count at the end of every finished training episode."""
-        return self.history["step"] if "step" in self.history else np.zeros(0)
+        return self.episodes["step"] if "step" in self.episodes else np.zeros(0)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, env: Any, episodes: int = 100, *, seed: Optional[int] = None, epsilon: float = 0.0,
@@ -651,9 +921,7 @@ class DQNController(ControllableModel):
         if int(episodes) < 1:
             raise ValueError(f"episodes must be positive, got {episodes}")
         problem = _Problem(env)
-        if problem.n_actions != self.n_actions or problem.state_shape != self.state_shape:
-            raise ValueError(f"the environment has states {problem.state_shape} and {problem.n_actions} actions; "
-                             f"the Q-network expects states {self.state_shape} and {self.n_actions} actions")
+        self._check_problem(problem)
         if seed is None:
             # Seeded episodes even without a controller seed: unseeded copies of one environment
             # would replay the same episodes.
@@ -698,84 +966,101 @@ class DQNController(ControllableModel):
         self.last_evaluation = returns
         return float(returns.mean())
 
-    # ------------------------------------------------------------------ persistence
-    def get_config(self) -> Dict[str, Any]:
-        """The controller's hyper-parameters (without the Q-network)."""
-        names = ("gamma", "buffer_size", "batch_size", "learning_starts", "train_freq", "gradient_steps",
-                 "target_update_interval", "tau", "exploration_fraction", "exploration_initial_eps",
-                 "exploration_final_eps", "clip_norm", "double_dqn", "hybridize", "seed")
-        return {name: getattr(self, name) for name in names}
+    # ------------------------------------------------------------------ state and persistence
+    def extra_state(self) -> Dict[str, np.ndarray]:
+        """What the controller keeps besides the networks: counters, the random generator, the
+        episodes, the TD losses, the evaluations; the replay buffer when saved with
+        ``replay_buffer=True`` (and in checkpoints); the progress of a checkpointed ``learn`` call."""
+        _, keys, position, has_gauss, cached_gaussian = self.rng.get_state()
+        state: Dict[str, np.ndarray] = {
+            "counters": np.array([self.num_timesteps, self.num_updates, self.n_learn_calls], np.int64),
+            "rng.keys": np.asarray(keys, np.int64),  # uint32 values; model files take int64
+            "rng.rest": np.array([position, has_gauss, cached_gaussian], np.float64),
+        }
+        if len(self.episodes):
+            state["episodes"] = np.stack([self.episodes[k] for k in _EPISODE_KEYS], axis=1)
+        if self.losses:
+            state["losses"] = np.asarray(self.losses, np.float64)
+        if self.evaluations:
+            state["evaluations"] = np.asarray(self.evaluations, np.float64)
+        if self.best_evaluation is not None:
+            state["best_evaluation"] = np.asarray(self.best_evaluation, np.float64)
+        if self._with_replay:
+            state.update({"replay." + k: v for k, v in self.replay_buffer.arrays().items()})
+        if self._call is not None:
+            state.update(self._call_state(self._call))
+        return state
+
+    @staticmethod
+    def _call_state(call: Dict[str, Any]) -> Dict[str, np.ndarray]:
+        reset_seed = -1 if call["reset_seed"] is None else call["reset_seed"]
+        state = {"call.ints": np.array([call["start"], call["total_steps"], call["eval_freq"], call["step"], reset_seed,
+                                        call["episode_length"], int(call["stopped"]), call["first_epoch"]], np.int64),
+                 "call.episode_return": np.array([call["episode_return"]], np.float64),
+                 "call.state": np.asarray(call["state"], np.float32)}
+        if call["actions"] is not None and call["step"]:
+            state["call.actions"] = call["actions"][:call["step"]].copy()
+        if call["best"] is not None:
+            mean, step, arrays = call["best"]
+            state["call.best"] = np.array([mean, step], np.float64)
+            state.update({"call.best_params." + name: value for name, value in arrays.items()})
+        return state
+
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:
+        """Restore what `extra_state` returned. A state without the replay buffer leaves an empty one."""
+        state = dict(state)
+        try:
+            self.num_timesteps, self.num_updates, self.n_learn_calls = (int(v) for v in state.pop("counters"))
+            keys = np.asarray(state.pop("rng.keys")).astype(np.uint32)
+            position, has_gauss, cached_gaussian = state.pop("rng.rest").tolist()
+        except KeyError as err:
+            raise ValueError(f"the state of a {type(self).__name__} lacks {err}") from None
+        self.rng.set_state(("MT19937", keys, int(position), int(has_gauss), float(cached_gaussian)))
+        episodes = state.pop("episodes", None)
+        self.episodes = History() if episodes is None else History(
+            {k: episodes[:, i].tolist() for i, k in enumerate(_EPISODE_KEYS)})
+        self.losses = state.pop("losses", np.zeros(0)).tolist()
+        self.evaluations = [(int(s), float(m)) for s, m in state.pop("evaluations", np.zeros((0, 2))).tolist()]
+        best = state.pop("best_evaluation", None)
+        self.best_evaluation = None if best is None else (int(best[0]), float(best[1]))
+        self.replay_buffer = ReplayBuffer(self.buffer_size, self.state_shape)
+        replay = {k[len("replay."):]: state.pop(k) for k in list(state) if k.startswith("replay.")}
+        if replay:
+            self.replay_buffer.restore(replay)
+        self._interrupted_call = None
+        ints = state.pop("call.ints", None)
+        if ints is not None:
+            start, total_steps, eval_freq, step, reset_seed, episode_length, stopped, first_epoch = (int(v) for v in ints)
+            call = {"start": start, "total_steps": total_steps, "eval_freq": eval_freq, "step": step,
+                    "reset_seed": None if reset_seed < 0 else reset_seed, "episode_length": episode_length,
+                    "stopped": bool(stopped), "first_epoch": first_epoch,
+                    "episode_return": float(state.pop("call.episode_return")[0]),
+                    "state": state.pop("call.state"),
+                    "actions": state.pop("call.actions", np.zeros(0, np.int32)).astype(np.int32), "best": None}
+            best_score = state.pop("call.best", None)
+            if best_score is not None:
+                arrays = {k[len("call.best_params."):]: state.pop(k) for k in list(state)
+                          if k.startswith("call.best_params.")}
+                call["best"] = (float(best_score[0]), int(best_score[1]), arrays)
+            self._interrupted_call = call
+        if state:
+            raise ValueError(f"unexpected entries in the state of a {type(self).__name__}: {sorted(state)}")
+
+    def load_state_dict(self, state: Dict[str, Any], source: str = "the state") -> None:  # noqa: D102
+        super().load_state_dict(state, source)
+        self._refresh_host_copy()
 
     def save(self, path: str, replay_buffer: bool = False) -> None:
-        """Write to one file (atomically): hyper-parameters, the online and target networks, the
-        optimizer state, the random generator, the counters and the episode history; and, with
-        ``replay_buffer=True``, the stored transitions (``len(replay_buffer)`` of them, about
-        ``2 * state_size + 3`` floats each). A controller loaded from a file with its buffer carries on
-        learning exactly as the saved one would have."""
-        rng_state = self.rng.get_state()
-        record = {"class": f"{type(self).__module__}:{type(self).__qualname__}",
-                  "config": encode_config(self.get_config()),
-                  "q_network": {"class": f"{type(self.q_network).__module__}:{type(self.q_network).__qualname__}",
-                                "config": encode_config(self.q_network.get_config(), "q_network")},
-                  "history": self.history.to_dict(), "losses": self.losses,
-                  "evaluations": self.evaluations, "best_evaluation": self.best_evaluation,
-                  "counters": [self.num_timesteps, self.num_updates, self.n_learn_calls],
-                  "rng": [rng_state[0], rng_state[1].tolist(), *rng_state[2:]]}
-        arrays = {}
-        for prefix, net in (("online.", self.q_network), ("target.", self.target_network)):
-            for name, p in net._collect_params_with_prefix().items():
-                arrays[prefix + name] = p.data(self.ctx[0]).copyto(mx.cpu())
-        if self.q_network.trainer is not None:
-            arrays[_OPTIMIZER_KEY] = _bytes_array(optimizer_state_bytes(self.q_network.trainer))
-        if replay_buffer:
-            buf = self.replay_buffer
-            record["replay"] = [buf.position, buf.size]
-            for name in _REPLAY_FIELDS:
-                arrays["replay." + name] = mx.nd.array(getattr(buf, name)[:buf.size], dtype=np.float32)
-        arrays[_RECORD_KEY] = _bytes_array(json.dumps(record).encode())
-        atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
-
-    @classmethod
-    def load(cls: Type[C], path: str, ctx: CtxLike = None) -> C:
-        """Rebuild a controller written by `save`, its networks on ``ctx``."""
+        """Write to one file (atomically, `ObservableModel.save`): hyper-parameters and the Q-network's
+        description, the online and target networks, the optimizer state, the random generator, the
+        counters, the episodes and evaluations; and, with ``replay_buffer=True``, the stored
+        transitions (``len(replay_buffer)`` of them, about ``2 * state_size + 3`` floats each). A
+        controller loaded (`load`) from a file with its buffer carries on learning exactly as the
+        saved one would have. A Q-network around a plain Gluon block cannot be described in a file:
+        then ``save`` raises ``TypeError`` and ``save_parameters``/``load_parameters`` (into an
+        identically built controller) keep both networks."""
+        self._with_replay = bool(replay_buffer)
         try:
-            arrays = mx.nd.load(path)
-        except mx.MXNetError as err:
-            raise ValueError(f"cannot read controller file {path}: {err}") from None
-        if not isinstance(arrays, dict) or _RECORD_KEY not in arrays:
-            raise ValueError(f"{path} was not written by DQNController.save()")
-        record = json.loads(arrays.pop(_RECORD_KEY).asnumpy().tobytes().decode())
-        controller_cls = _import(record["class"])
-        if not issubclass(controller_cls, cls):
-            raise TypeError(f"{path} holds a {controller_cls.__name__}, not a {cls.__name__}")
-        q_network = _import(record["q_network"]["class"])(**decode_config(record["q_network"]["config"]), ctx=ctx)
-        controller = controller_cls(q_network, **decode_config(record["config"]))
-        for prefix, net in (("online.", controller.q_network), ("target.", controller.target_network)):
-            for name, p in net._collect_params_with_prefix().items():
-                key = prefix + name
-                if key not in arrays or arrays[key].shape != p.shape:
-                    raise ValueError(f"{path} does not match the saved Q-network: parameter {key} missing "
-                                     "or of another shape")
-                p.set_data(arrays[key])
-        controller.history = History(record["history"])
-        controller.losses = list(record["losses"])
-        controller.evaluations = [tuple(e) for e in record["evaluations"]]
-        best = record.get("best_evaluation")
-        controller.best_evaluation = None if best is None else tuple(best)
-        controller.num_timesteps, controller.num_updates, controller.n_learn_calls = record["counters"]
-        if "rng" in record:
-            name, keys, *rest = record["rng"]
-            controller.rng.set_state((name, np.asarray(keys, np.uint32), *rest))
-        if _OPTIMIZER_KEY in arrays:
-            q_network.trainer = q_network.make_trainer()
-            load_optimizer_state_bytes(q_network.trainer, arrays[_OPTIMIZER_KEY].asnumpy().tobytes())
-        if "replay" in record:
-            buf = controller.replay_buffer
-            position, size = record["replay"]
-            if size > buf.capacity:
-                raise ValueError(f"{path} holds {size} transitions, more than the buffer's capacity {buf.capacity}")
-            for name in _REPLAY_FIELDS:
-                getattr(buf, name)[:size] = arrays["replay." + name].asnumpy().reshape(
-                    (size,) + getattr(buf, name).shape[1:])
-            buf.position, buf.size = position, size
-        return controller
+            super().save(path)
+        finally:
+            self._with_replay = False

@@ -1,10 +1,11 @@
-"""Q-networks: `FunctionApproximator` turns any model of the zoo into an action-value function (SPEC §6.5).
+"""Q-networks: `FunctionApproximator` turns any model of the zoo, or any Gluon block, into an
+action-value function.
 
 A Q-network maps a batch of states ``(N, *state_shape)`` to one value per discrete action
-``(N, n_actions)``. Any `ObservableData` that is a Gluon `HybridBlock` (the MLP `NeuralNetworks`, a
-CNN, an LSTM, MobileNetV2, or a plain Gluon block) can play the part: wrapped as it is when it
-already outputs ``n_actions`` values, or with a linear Q-head on its (flattened) output features.
-`controllers.DQNController` trains it by temporal-difference learning.
+``(N, n_actions)``. Any Gluon `HybridBlock` can play the part - the MLP `NeuralNetworks`, a CNN, an
+LSTM, MobileNetV2, or a plain ``gluon.nn.HybridSequential`` whose shapes are deferred: wrapped as it
+is when it already outputs ``n_actions`` values, or with a linear Q-head on its (flattened) output
+features. `controllers.DQNController` trains it by temporal-difference learning.
 """
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from mxnet import gluon
 from mxnet.gluon import nn
 
 from ..checks import check_feature_shape
-from ..context import CtxLike, seed_everything
+from ..context import CtxLike
+from ..gluon_internals import activation_name, child_blocks
 from ..interfaces import IteratableData
+from ..persistence import decode_config
 from ..registry import register_model
-from .base import ObservableModel, decode_config, encode_config
+from .base import ObservableModel
 from .dense import NeuralNetworks
 
 __all__ = ["FunctionApproximator"]
@@ -40,31 +43,33 @@ def _example(rng: np.random.RandomState):
     return dict(model=model, learning_rate=0.01), x, q_targets
 
 
-def _is_initialized(p: gluon.Parameter) -> bool:
-    try:
-        p.list_ctx()
-    except RuntimeError:
-        return False
-    return True
+def _example_plain_block(rng: np.random.RandomState):
+    """The same task around a plain Gluon block whose shapes are deferred (no ``in_units``)."""
+    _, x, q_targets = _example(rng)
+    block = nn.HybridSequential()
+    block.add(nn.Dense(8, activation="relu"), nn.Dense(3))
+    return dict(model=block, input_shape=(4,), learning_rate=0.01), x, q_targets
 
 
-@register_model("function_approximator", example=_example)
+@register_model("function_approximator", example=_example, user_parts=_example_plain_block)
 class FunctionApproximator(ObservableModel):
-    """Action-value function ``Q(s, ·)`` built on any model of the zoo (Mnih et al. 2015, "Human-level
+    """Action-value function ``Q(s, ·)`` built on any Gluon block (Mnih et al. 2015, "Human-level
     control through deep reinforcement learning", Nature 518).
 
     ``self(x)`` returns ``Q(x, a)`` for every action. Without ``n_actions`` the wrapped model's own
     output is the Q-vector (e.g. ``NeuralNetworks(output_dim=n_actions)``); with ``n_actions`` a linear
     head ``Dense(n_actions)`` reads the wrapped model's flattened output (a CNN or LSTM feature
     extractor). The wrapped model's parameters move to this model's ``ctx``; parameters that are not
-    initialized yet (a plain Gluon block) are initialized with ``initializer``.
+    initialized yet (a plain Gluon block) are initialized with ``initializer``, and deferred shapes
+    are resolved at once from ``input_shape`` (one forward pass on a zero batch).
 
     Stand-alone, ``learn`` regresses the Q-values onto given targets ``(N, n_actions)`` with the Huber
     loss (fitted Q-iteration, supervised pre-training); `DQNController` uses `td_loss` instead.
 
     Args:
-        model: the network: an `ObservableModel` (saved with its hyper-parameters) or any
-            `HybridBlock`; also accepted as the ``{"__class__", "config"}`` record `get_config` gives.
+        model: the network: a model of the zoo (saved with its hyper-parameters) or any
+            `HybridBlock` (then save with ``save_parameters``; ``save`` says so); also accepted as
+            the ``{"__class__", "config"}`` record `get_config` gives.
         n_actions: number of actions when a Q-head is needed; ``None`` uses the model's output.
         input_shape: per-sample state shape; taken from ``model.input_shape`` when it has one.
         huber_rho: the Huber loss is quadratic for errors below ``huber_rho``, linear above.
@@ -79,6 +84,10 @@ class FunctionApproximator(ObservableModel):
         (3, 2)
         >>> q.n_actions
         2
+        >>> mlp = nn.HybridSequential()      # a plain Gluon block, shapes deferred
+        >>> mlp.add(nn.Dense(32, activation="relu"), nn.Dense(2))
+        >>> FunctionApproximator(mlp, input_shape=(4,), seed=0).inference(np.zeros((3, 4), np.float32)).shape
+        (3, 2)
     """
 
     def __init__(
@@ -102,7 +111,7 @@ class FunctionApproximator(ObservableModel):
         if not isinstance(model, gluon.HybridBlock):
             raise TypeError(f"model must be a Gluon HybridBlock (any model of the zoo), got {type(model).__name__}")
         if input_shape is None:
-            input_shape = getattr(model, "input_shape", None)
+            input_shape = getattr(model, "input_shape", None)  # the zoo's models know theirs
         if not input_shape:
             raise ValueError(f"{type(model).__name__} has no input_shape: pass input_shape=(per-sample state shape)")
         self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
@@ -112,14 +121,9 @@ class FunctionApproximator(ObservableModel):
             raise ValueError(f"huber_rho must be positive, got {huber_rho}")
         self.huber_rho = float(huber_rho)
         self.model = model  # registers the wrapped block as a child
-        seed_everything(self.seed, self.ctx)
-        for p in model.collect_params().values():
-            if _is_initialized(p):
-                p.reset_ctx(self.ctx)
-            else:
-                p.initialize(ctx=self.ctx, default_init=self.initializer)
-        if hasattr(model, "ctx"):
-            model.ctx = self.ctx  # its own inference/learn now run where its parameters are
+        # The probe below runs the model: its parameters must live on ctx (deferred shapes are
+        # resolved by that very forward pass).
+        self.initialize_parameters()
         features = self._probe()
         if n_actions is None:
             if len(features) != 1:
@@ -132,12 +136,11 @@ class FunctionApproximator(ObservableModel):
             self.head = (nn.Dense(self.n_actions, in_units=int(np.prod(features)), flatten=True)
                          if n_actions is not None else None)
             self.loss = gluon.loss.HuberLoss(rho=self.huber_rho)
-        if self.head is not None:
-            self.head.initialize(self.initializer, ctx=self.ctx)
 
     def _probe(self) -> Tuple[int, ...]:
         """Per-sample output shape of the wrapped model (one forward on a zero batch)."""
-        out = self.model(self.example_input(1))
+        with mx.autograd.predict_mode():
+            out = self.model(self.example_input(1))
         if isinstance(out, (list, tuple)):
             raise ValueError(f"{type(self.model).__name__} returns several outputs; a Q-network needs one")
         return tuple(out.shape[1:])
@@ -145,12 +148,6 @@ class FunctionApproximator(ObservableModel):
     def hybrid_forward(self, F, x):  # noqa: D102
         out = self.model(x)
         return out if self.head is None else self.head(out)
-
-    def get_config(self) -> Dict[str, Any]:
-        """Hyper-parameters with the wrapped model as its class-and-config record (JSON-ready)."""
-        config = super().get_config()
-        config["model"] = encode_config(config["model"], "model")
-        return config
 
     # ------------------------------------------------------------------ losses
     def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
@@ -164,13 +161,13 @@ class FunctionApproximator(ObservableModel):
         q = mx.nd.pick(self(states), actions, axis=1)
         return self.loss(q, targets)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        y = getattr(iteratable_data, "y", None)
-        if y is None and hasattr(iteratable_data, "y"):
+    def check_data(self, data: IteratableData) -> None:
+        """The states' shape, and target Q-values ``y`` of shape ``(N, n_actions)``."""
+        super().check_data(data)
+        _, y = data.training_arrays()
+        if y is None:
             raise ValueError("FunctionApproximator.learn needs target Q-values y of shape (N, n_actions)")
-        if y is not None:
-            check_feature_shape(tuple(y.shape[1:]), (self.n_actions,), "y")
+        check_feature_shape(tuple(np.shape(y)[1:]), (self.n_actions,), "y")
 
     # ------------------------------------------------------------------ acting
     def greedy_actions(self, states: Any) -> np.ndarray:
@@ -205,9 +202,9 @@ class FunctionApproximator(ObservableModel):
         """``(weight, bias, activation)`` of a chain of Dense layers, or ``None`` when it is not one."""
         model = self.model
         if type(model) is NeuralNetworks:  # not its subclasses (the CNN): their layers differ
-            blocks = list(model.hidden._children.values()) + [model.output]
+            blocks = list(child_blocks(model.hidden)) + [model.output]
         elif isinstance(model, nn.HybridSequential):
-            blocks = list(model._children.values())
+            blocks = list(child_blocks(model))
         else:
             return None
         if self.head is not None:
@@ -217,10 +214,10 @@ class FunctionApproximator(ObservableModel):
             if isinstance(block, nn.Dense):
                 if block.bias is None:
                     return None
-                act = block.act._act_type if block.act is not None else None
+                act = activation_name(block.act) if block.act is not None else None
                 layers.append([block.weight, block.bias, act])
             elif isinstance(block, nn.Activation) and layers and layers[-1][2] is None:
-                layers[-1][2] = block._act_type
+                layers[-1][2] = activation_name(block)
             elif isinstance(block, nn.Dropout):
                 continue  # identity at inference
             else:
