@@ -38,7 +38,7 @@ def _ratio(value: Optional[float]) -> str:
 
 
 def _pca_baseline(windows: np.ndarray) -> Callable[[], object]:
-    from accelbrainbase.models.lstm import pca_anomaly_scores
+    from accelbrainbase.models.anomaly import pca_anomaly_scores
 
     return lambda: pca_anomaly_scores(windows, windows, windows, n_components=4)
 

@@ -8,7 +8,8 @@ import pytest
 
 from accelbrainbase.data import ArrayIterator, co2_windows, inject_anomalies
 from accelbrainbase.models import EncoderDecoder, LSTMNetworks
-from accelbrainbase.models.lstm import GaussianErrorModel, best_pca_anomaly_baseline, fbeta_threshold
+from accelbrainbase.models.anomaly import (EncDecADDetector, GaussianErrorModel, best_pca_anomaly_baseline,
+                                           fbeta_threshold)
 
 # ---------------------------------------------------------------- co2 set-up (the demo and notebook use the same)
 SEQ_LEN = 52          # one year of weekly measurements
@@ -106,6 +107,42 @@ def test_fbeta_threshold_and_gaussian():
     np.testing.assert_allclose(g.distance(point), np.sqrt(d @ np.linalg.inv(cov) @ d.T)[0], rtol=0.03)
 
 
+def test_encdec_ad_detector_is_model_state_and_refused_arguments_change_nothing():
+    rng = np.random.RandomState(0)
+    x = rng.randn(20, 6, 1).astype(np.float32)
+    model = EncoderDecoder(input_dim=1, hidden_dim=4, seed=0)
+    model.fit_anomaly_detector(x, quantile=0.9)
+    fitted = model.anomaly_detector
+    assert model.detector is fitted.gaussian and model.threshold == fitted.threshold
+    with pytest.raises(ValueError, match=r"0 \(normal\) or 1"):
+        model.fit_anomaly_detector(x, x, np.full(20, 2))
+    assert model.anomaly_detector is fitted  # the refused call kept the fitted detector
+    assert set(EncDecADDetector.STATE_KEYS) <= set(model.extra_state())
+    twin = EncoderDecoder(input_dim=1, hidden_dim=4, seed=1)
+    twin.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(twin.anomaly_score(x), model.anomaly_score(x))
+    assert twin.threshold == model.threshold and twin.threshold_fbeta is None
+    # Taking the state of a model without a detector leaves none.
+    twin.load_state_dict(EncoderDecoder(input_dim=1, hidden_dim=4, seed=2).state_dict())
+    assert twin.detector is None and twin.threshold is None
+    with pytest.raises(ValueError, match="incomplete"):
+        twin.set_extra_state({"threshold": np.array([1.0, np.nan])})
+
+
+def test_encdec_ad_detector_works_on_any_reconstruction_errors():
+    rng = np.random.RandomState(0)
+    detector = EncDecADDetector(error="absolute").fit(np.abs(rng.randn(300, 4, 2)))
+    normal, far = np.abs(rng.randn(100, 4, 2)), np.abs(rng.randn(100, 4, 2)) + 3
+    detector.threshold_from_labels(detector.score(np.r_[normal, far]), np.r_[np.zeros(100), np.ones(100)])
+    assert detector.threshold_fbeta > 0.95
+    restored = EncDecADDetector.from_state(detector.state())
+    assert (restored.error, restored.window, restored.threshold) == ("absolute", (4, 2), detector.threshold)
+    np.testing.assert_array_equal(restored.predict(restored.score(far)), detector.predict(detector.score(far)))
+    with pytest.raises(ValueError, match=r"shape \(3, 2\).*\(4, 2\)"):
+        detector.score(np.zeros((1, 3, 2)))
+    assert not EncDecADDetector.from_state({}).fitted
+
+
 def _sine_mixtures(n, t, seed):
     rng = np.random.RandomState(seed)
     steps = np.arange(t)[None, :]
@@ -173,6 +210,22 @@ def test_lstm_networks_sequence_classification():
     assert float((probs.argmax(axis=-1) == y).mean()) > 0.9
 
 
+@pytest.mark.parametrize("output", ["last", "sequence"])
+def test_lstm_networks_classifier_records_test_accuracy(output):
+    rng = np.random.RandomState(0)
+    x = rng.randn(200, 8, 1).astype(np.float32)
+    positive = np.cumsum(x[:, :, 0], axis=1) > 0
+    y = (positive if output == "sequence" else positive[:, -1]).astype(int)
+    model = LSTMNetworks(input_dim=1, hidden_dim=8, num_classes=2, output=output, seed=0)
+    model.learn(ArrayIterator(x[:150], y[:150], test_x=x[150:], test_y=y[150:], batch_size=32, epochs=4, seed=0),
+                verbose=False)
+    accuracy = model.history["test_accuracy"]
+    assert accuracy.shape == (4,) and np.isfinite(model.loss_arr).all()
+    # The held-out accuracy of the last epoch is that of the trained model (per step for sequences).
+    expected = float((model.inference(x[150:]).argmax(axis=-1) == y[150:]).mean())
+    assert accuracy[-1] == pytest.approx(expected, abs=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(input_dim=2, hidden_dim=8), "exactly one"),
     (dict(input_dim=2, hidden_dim=8, output_dim=1, output="middle"), "output must be"),
@@ -199,3 +252,37 @@ def test_bad_input_is_refused_with_both_shapes():
     clf = LSTMNetworks(input_dim=1, hidden_dim=4, num_classes=3, output="last")
     with pytest.raises(ValueError, match="outside 0..2"):
         clf.learn(ArrayIterator(np.zeros((4, 5, 1)), np.array([0, 1, 2, 3]), batch_size=2, epochs=1), verbose=False)
+    with pytest.raises(ValueError, match="test y holds labels outside 0..2"):
+        clf.learn(ArrayIterator(np.zeros((4, 5, 1)), np.array([0, 1, 2, 0]), test_x=np.zeros((2, 5, 1)),
+                                test_y=np.array([0, 4]), batch_size=2, epochs=1), verbose=False)
+    with pytest.raises(ValueError, match=r"class labels of shape \(N, T\)"):
+        LSTMNetworks(input_dim=1, hidden_dim=4, num_classes=3).learn(
+            ArrayIterator(np.zeros((4, 5, 1)), np.array([0, 1, 2, 0]), batch_size=2, epochs=1), verbose=False)
+    with pytest.raises(ValueError, match="needs targets"):
+        LSTMNetworks(input_dim=1, hidden_dim=4, output_dim=1).learn(np.zeros((4, 5, 1)), batch_size=2, epochs=1,
+                                                                    verbose=False)
+
+
+@pytest.mark.slow
+def test_series_anomaly_score_points_at_injected_spikes_and_the_false_alarm_rate_holds():
+    from accelbrainbase.data import sliding_windows
+
+    rng = np.random.RandomState(0)
+    steps = np.arange(2400)
+    series = (np.sin(2 * np.pi * steps / 40) + 0.1 * rng.randn(len(steps))).astype(np.float32)
+    train, normal, test = series[:1200], series[1200:1800], series[1800:].copy()
+    spikes = np.array([60, 170, 300, 430, 520])
+    test[spikes] += np.array([1.5, -1.5, 1.5, -1.5, 1.5], dtype=np.float32)
+    model = EncoderDecoder(input_dim=1, hidden_dim=32, seed=0)
+    model.learn(sliding_windows(train, 40, stride=2), epochs=15, batch_size=32, verbose=0)
+    rate = 0.02
+    model.fit_anomaly_detector(sliding_windows(normal[:400], 40), false_alarm_rate=rate)
+    scores = model.series_anomaly_score(test)
+    assert scores.shape == (len(test),) and np.isfinite(scores).all()
+    top = np.argsort(scores)[-5:]
+    assert all(np.abs(spikes - t).min() <= 2 for t in top), (top, spikes)
+    # each spike is the highest step of its neighbourhood
+    for spike in spikes:
+        assert abs(int(np.argmax(scores[spike - 15:spike + 16])) - 15) <= 2, spike
+    flagged = model.predict_anomaly(sliding_windows(normal[400:], 40)).mean()
+    assert flagged <= 2 * rate, flagged

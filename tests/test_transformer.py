@@ -8,7 +8,7 @@ import pytest
 
 from accelbrainbase.data import ArrayIterator, co2_windows, inject_anomalies
 from accelbrainbase.models import TransformerEncoderDecoder
-from accelbrainbase.models.lstm import best_pca_anomaly_baseline
+from accelbrainbase.models.anomaly import best_pca_anomaly_baseline
 from accelbrainbase.models.transformer import sinusoidal_encoding
 
 from .test_lstm import SEQ_LEN, _sine_mixtures

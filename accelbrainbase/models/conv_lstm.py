@@ -1,4 +1,4 @@
-"""ConvLSTM cell, networks, encoder/decoder and the spatio-temporal auto-encoder (SPEC §6.3).
+"""ConvLSTM cell, networks, encoder/decoder and the spatio-temporal auto-encoder.
 
 Videos are ``(N, T, C, H, W)`` of any batch size, length and frame size. The ConvLSTM states are
 built from the input inside the graph, and the cell has no peephole weights (their ``(C, H, W)`` shape
@@ -25,7 +25,7 @@ from ..checks import as_numpy, check_feature_shape
 from ..context import CtxLike
 from ..interfaces import IteratableData
 from ..losses import BinaryCrossEntropyLoss, L2NormLoss
-from ..registry import register_model
+from ..registry import not_registered, register_model
 from .base import ObservableModel
 
 __all__ = [
@@ -95,6 +95,8 @@ def _check_loss(loss: str, output_activation: str) -> Any:
     raise ValueError(f"loss must be 'mse' or 'bce', got {loss!r}")
 
 
+@not_registered("a recurrent cell: a building block of the ConvLSTM models, with no training loop of its own; "
+                "ConvLSTMNetworks, ConvLSTMEncoderDecoder and SpatioTemporalAutoEncoder are registered")
 class ConvLSTMCell(HybridRecurrentCell):
     """Convolutional LSTM cell (Shi et al. 2015, "Convolutional LSTM Network: A Machine Learning
     Approach for Precipitation Nowcasting"): the LSTM with convolutions as input-to-state and
@@ -302,11 +304,9 @@ class _VideoModel(ObservableModel):
         self._check_frame_size(*x.shape[3:])
         return x
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        shape = getattr(iteratable_data, "sample_shape", None)
-        if shape is not None:
-            self._check_frame_size(*shape[2:])
+    def check_data(self, data: IteratableData) -> None:
+        super().check_data(data)
+        self._check_frame_size(*data.sample_shape[2:])
 
     def _target(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         return y if y is not None else x
@@ -386,7 +386,6 @@ class ConvLSTMNetworks(_VideoModel):
                 self.cells.add(ConvLSTMCell(c_in, c_out, kernel_size))
             self.readout = nn.Conv2D(self.out_channels * p2, 1, in_channels=sum(chans))
             self.loss = _check_loss(loss, output_activation)
-        self._finish_init()
 
     def _states(self, F: Any, x: Any) -> List[Any]:
         """Hidden-state sequences of every layer, each ``(N, T, hid, H / p, W / p)``."""
@@ -411,14 +410,13 @@ class ConvLSTMNetworks(_VideoModel):
         """Final hidden state of the last layer, ``(N, hidden_channels[-1], H / p, W / p)``."""
         return self._batched(lambda x: self._states(mx.nd, x)[-1][:, -1], observed_arr, batch_size)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        x_shape = getattr(iteratable_data, "sample_shape", None)
-        y = getattr(iteratable_data, "y", None)
-        if y is not None and x_shape is not None:
-            t, _, h, w = x_shape
-            expected = (t, self.out_channels, h, w) if self.output == "sequence" else (self.out_channels, h, w)
-            check_feature_shape(tuple(y.shape[1:]), expected, "y")
+    def check_data(self, data: IteratableData) -> None:
+        super().check_data(data)
+        t, _, h, w = data.sample_shape
+        expected = (t, self.out_channels, h, w) if self.output == "sequence" else (self.out_channels, h, w)
+        for name, (_, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
+            if y is not None:
+                check_feature_shape(tuple(y.shape[1:]), expected, name)
 
 
 @register_model("conv_lstm_encoder_decoder", example=_example_encdec)
@@ -499,7 +497,6 @@ class ConvLSTMEncoderDecoder(_VideoModel):
                 self.forecaster.add(ConvLSTMCell(0, c_out, kernel_size))
             self.readout = nn.Conv2D(int(in_channels) * p2, 1, in_channels=sum(chans))
             self.loss = _check_loss(loss, output_activation)
-        self._finish_init()
 
     def _encode(self, F: Any, x: Any) -> Tuple[List[Any], List[Any], List[List[Any]]]:
         steps = self._steps(F, x)
@@ -537,12 +534,12 @@ class ConvLSTMEncoderDecoder(_VideoModel):
         """The encoder's final hidden state of the last layer, ``(N, hidden_channels[-1], H / p, W / p)``."""
         return self._batched(lambda x: self._encode(mx.nd, x)[2][-1][0], observed_arr, batch_size)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        x_shape = getattr(iteratable_data, "sample_shape", None)
-        y = getattr(iteratable_data, "y", None)
-        if y is not None and x_shape is not None:
-            check_feature_shape(tuple(y.shape[1:]), x_shape, "y")
+    def check_data(self, data: IteratableData) -> None:
+        super().check_data(data)
+        x_shape = data.sample_shape
+        for name, (_, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
+            if y is not None:
+                check_feature_shape(tuple(y.shape[1:]), x_shape, name)
 
 
 @register_model("spatio_temporal_autoencoder", example=_example_stae)
@@ -618,7 +615,6 @@ class SpatioTemporalAutoEncoder(_VideoModel):
                 self.spatial_decoder.add(nn.Conv2DTranspose(c_out, 4, strides=2, padding=1, in_channels=c_in,
                                                             activation=None if last else "relu"))
             self.loss = L2NormLoss()
-        self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
         steps = self._steps(F, x)

@@ -1,28 +1,34 @@
-"""Recurrent models: LSTM networks and the LSTM encoder/decoder with EncDec-AD (SPEC §6.3).
+"""Recurrent models: LSTM networks and the LSTM encoder/decoder with EncDec-AD.
 
 Both models take sequences ``(N, T, F)`` of any batch size ``N`` and length ``T``: no shape is baked
 into the graph, so a hybridized model accepts new ``N`` and ``T`` (the cached graph is re-shaped).
 The recurrences run on Gluon's fused LSTM layer (`gluon.rnn.LSTM`, one oneDNN operator for a whole
 sequence); only the free-running decoder, whose next input is its own last output, steps through time
 with ``F.contrib.foreach``.
+
+EncDec-AD's detector lives in `models.anomaly` (shared with the Transformer encoder/decoder); its
+public names are re-exported here.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn, rnn
 
-from ..checks import as_numpy, check_array, check_feature_shape
+from ..checks import check_feature_shape, check_labels, check_positive_integers
 from ..context import CtxLike, derive_seed
 from ..interfaces import IteratableData
 from ..losses import CrossEntropyLoss, L2NormLoss
 from ..registry import register_model
+from ..training import gradient_step
+from .anomaly import (EncDecADDetector, EncDecADMixin, GaussianErrorModel, best_pca_anomaly_baseline,
+                      fbeta_threshold, pca_anomaly_scores)
 from .base import ObservableModel
 
-__all__ = ["LSTMNetworks", "EncoderDecoder", "EncDecADMixin", "zero_state", "fbeta_threshold",
+__all__ = ["LSTMNetworks", "EncoderDecoder", "EncDecADMixin", "EncDecADDetector", "zero_state", "fbeta_threshold",
            "GaussianErrorModel", "pca_anomaly_scores", "best_pca_anomaly_baseline"]
 
 
@@ -41,12 +47,6 @@ def _last_step(F: Any, seq: Any) -> Any:
 def _top_layer(F: Any, state: Any) -> Any:
     """The last layer's state ``(N, H)`` of a stacked state ``(L, N, H)``."""
     return F.squeeze(F.slice_axis(state, axis=0, begin=-1, end=None), axis=0)
-
-
-def _check_positive(**values: Any) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _example_lstm(rng: np.random.RandomState):
@@ -68,8 +68,9 @@ class LSTMNetworks(ObservableModel):
 
     ``output="sequence"`` maps a sequence to a sequence (one output per step); ``output="last"`` maps
     it to a vector read from the last step. A classifier (``num_classes``) is trained with softmax
-    cross-entropy and its ``inference`` gives probabilities; a regressor (``output_dim``) with squared
-    error.
+    cross-entropy and its ``inference`` gives probabilities, and with labelled held-out data `fit`
+    records its ``test_accuracy`` (the mean over steps with ``output="sequence"``); a regressor
+    (``output_dim``) is trained with squared error.
 
     Args:
         input_dim: features per time step ``F``.
@@ -119,13 +120,13 @@ class LSTMNetworks(ObservableModel):
     ) -> None:
         super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
                          learning_rate=learning_rate, optimizer_params=optimizer_params)
-        _check_positive(input_dim=input_dim, hidden_dim=hidden_dim, num_layers=num_layers)
+        check_positive_integers(input_dim=input_dim, hidden_dim=hidden_dim, num_layers=num_layers)
         if (num_classes is None) == (output_dim is None):
             raise ValueError("give output_dim (regression) or num_classes (classification), exactly one")
         if num_classes is not None and num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         if output_dim is not None:
-            _check_positive(output_dim=output_dim)
+            check_positive_integers(output_dim=output_dim)
         if output not in ("sequence", "last"):
             raise ValueError(f"output must be 'sequence' or 'last', got {output!r}")
         if not 0.0 <= dropout < 1.0:
@@ -138,7 +139,6 @@ class LSTMNetworks(ObservableModel):
                                  dropout=dropout, input_size=int(input_dim))
             self.head = nn.Dense(num_classes or output_dim, flatten=False, in_units=self.hidden_dim)
             self.loss = CrossEntropyLoss() if num_classes else L2NormLoss()
-        self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
         seq = self.lstm(x)
@@ -157,28 +157,42 @@ class LSTMNetworks(ObservableModel):
         """Hidden state of the last layer after the last step, ``(N, hidden_dim)``."""
         return self._batched(lambda x: _last_step(mx.nd, self.lstm(x)), observed_arr, batch_size)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        steps = getattr(iteratable_data, "sample_shape", (None,))[0]
-        for name in ("y", "test_y"):
-            y = getattr(iteratable_data, name, None)
+    def check_data(self, data: IteratableData) -> None:
+        """Refuse, before training, data without targets, targets of the wrong shape (``(N, T, K)`` /
+        ``(N, K)``, labels ``(N, T)`` / ``(N,)``) and labels outside ``0..num_classes-1``."""
+        super().check_data(data)
+        steps = data.sample_shape[0]
+        per_step = self.output == "sequence"
+        for name, (x, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
             if y is None:
-                if name == "y" and hasattr(iteratable_data, "y"):
-                    raise ValueError("LSTMNetworks needs targets: the iterator has no y")
+                if x is not None:
+                    raise ValueError(f"LSTMNetworks needs targets: the {'held-out ' if name != 'y' else ''}data "
+                                     "has no y")
                 continue
-            per_step = self.output == "sequence"
             if self.num_classes:
                 expected = (steps,) if per_step else ()
-                labels = y.asnumpy()
-                if tuple(labels.shape[1:]) != expected:
+                if tuple(y.shape[1:]) != expected:
                     raise ValueError(f"{name} must hold class labels of shape (N,{' T' if per_step else ''}), "
-                                     f"got shape {labels.shape}")
-                if labels.min() < 0 or labels.max() >= self.num_classes or (labels != np.round(labels)).any():
-                    raise ValueError(f"{name} holds labels outside 0..{self.num_classes - 1} "
-                                     f"(min {labels.min():g}, max {labels.max():g})")
+                                     f"got shape {y.shape}")
+                check_labels(np.ravel(y), self.num_classes, name)
             else:
                 expected = (steps, self.output_dim) if per_step else (self.output_dim,)
                 check_feature_shape(tuple(y.shape[1:]), expected, name)
+
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
+        """Summed loss of a held-out batch and, for a classifier, its correct predictions (per
+        sequence; with ``output="sequence"`` each sequence counts its fraction of correct steps):
+        `training.fit` records ``test_loss`` and ``test_accuracy``."""
+        if y is None:
+            return super().test_step(x, y)
+        device = self.ctx[0]
+        x, y = x.as_in_context(device), y.as_in_context(device)
+        out = self(x)
+        result = {"loss": self.loss(out, y).sum()}
+        if self.num_classes:
+            correct = mx.nd.argmax(out, axis=-1) == y.reshape(out.shape[:-1])
+            result["accuracy"] = (correct.mean(axis=1) if correct.ndim > 1 else correct).sum()
+        return result
 
 
 class _Encoder(gluon.HybridBlock):
@@ -248,267 +262,6 @@ class _Decoder(gluon.HybridBlock):
         return F.swapaxes(outs, 0, 1)
 
 
-def fbeta_threshold(scores: np.ndarray, labels: np.ndarray, beta: float = 1.0) -> Tuple[float, float]:
-    """The threshold ``tau`` maximising F-beta of the rule ``score > tau`` on labelled scores.
-
-    Candidates are the midpoints between consecutive distinct scores (and just below the smallest).
-    Returns ``(tau, best F-beta)``.
-
-    Example:
-        >>> fbeta_threshold(np.array([0.1, 0.2, 0.9, 1.0]), np.array([0, 0, 1, 1]))
-        (0.55, 1.0)
-    """
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(bool)
-    if scores.shape != labels.shape or scores.ndim != 1:
-        raise ValueError(f"scores and labels must be (N,) of equal length, got {scores.shape} and {labels.shape}")
-    if not labels.any() or labels.all():
-        raise ValueError("F-beta needs both normal (0) and anomalous (1) validation samples")
-    if beta <= 0:
-        raise ValueError(f"beta must be positive, got {beta}")
-    order = np.argsort(-scores, kind="stable")
-    s, lab = scores[order], labels[order]
-    tp = np.cumsum(lab)               # flagging the top k+1 scores
-    fp = np.cumsum(~lab)
-    distinct = np.r_[s[1:] != s[:-1], True]  # cut only between different scores
-    precision = tp / (tp + fp)
-    recall = tp / lab.sum()
-    b2 = beta * beta
-    f = np.where(precision + recall > 0, (1 + b2) * precision * recall / np.maximum(b2 * precision + recall, 1e-300), 0)
-    f = np.where(distinct, f, -1)
-    k = int(np.argmax(f))
-    tau = (s[k] + s[k + 1]) / 2 if k + 1 < len(s) else s[k] - 1e-6 * max(1.0, abs(s[k]))
-    return float(tau), float(f[k])
-
-
-class GaussianErrorModel:
-    """Multivariate Gaussian of reconstruction-error vectors and their Mahalanobis distance.
-
-    The covariance is shrunk towards a scaled identity, ``(1 - a) S + a (tr S / d) I`` (``a =
-    shrinkage``), so it stays invertible when the vectors are long and the normal sample is small.
-
-    Example:
-        >>> g = GaussianErrorModel(shrinkage=0.0).fit(np.random.RandomState(0).randn(5000, 2) * [1.0, 3.0])
-        >>> np.round(g.distance(g.mean + np.array([[2.0, 0.0], [0.0, 6.0]])), 1)   # both 2 std away
-        array([2., 2.])
-    """
-
-    def __init__(self, shrinkage: float = 0.1) -> None:
-        if not 0.0 <= shrinkage <= 1.0:
-            raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage}")
-        self.shrinkage = float(shrinkage)
-        self.mean: Optional[np.ndarray] = None
-        self.precision: Optional[np.ndarray] = None
-
-    def fit(self, errors: np.ndarray) -> "GaussianErrorModel":
-        e = np.asarray(errors, np.float64)
-        if e.ndim != 2 or len(e) < 2:
-            raise ValueError(f"need at least 2 error vectors (M, d) to fit a Gaussian, got shape {e.shape}")
-        self.mean = e.mean(axis=0)
-        cov = np.atleast_2d(np.cov(e, rowvar=False))
-        d = cov.shape[0]
-        scale = max(np.trace(cov) / d, 1e-12)
-        cov = (1 - self.shrinkage) * cov + (self.shrinkage * scale + 1e-9 * scale) * np.eye(d)
-        self.precision = np.linalg.inv(cov)
-        return self
-
-    def distance(self, errors: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance of each row of ``errors`` ``(M, d)``: ``(M,)``."""
-        if self.mean is None:
-            raise RuntimeError("fit the Gaussian first")
-        diff = np.asarray(errors, np.float64) - self.mean
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, self.precision, diff), 0.0))
-
-
-def _flat(windows: Any, name: str) -> np.ndarray:
-    x = np.asarray(as_numpy(windows, name), np.float64)
-    if x.ndim < 2:
-        raise ValueError(f"{name} must be windows (N, T) or (N, T, F), got shape {x.shape}")
-    return x.reshape(len(x), -1)
-
-
-def pca_anomaly_scores(train: Any, normal: Any, observed: Any, n_components: int, *, error: str = "signed",
-                       shrinkage: float = 0.1) -> np.ndarray:
-    """The linear baseline of EncDec-AD: PCA in place of the LSTM encoder/decoder.
-
-    PCA with ``n_components`` is fitted on the ``train`` windows; a window's reconstruction error
-    (signed ``x - x'`` or ``|x - x'|``, flattened) is scored by its Mahalanobis distance to the
-    errors of the ``normal`` windows (a `GaussianErrorModel`), exactly as EncDec-AD scores the LSTM's
-    errors. Windows ``(N, T)`` or ``(N, T, F)``; returns the scores of ``observed``, ``(N,)``.
-    Needs scikit-learn.
-
-    Example:
-        >>> x = np.random.RandomState(0).randn(50, 10)
-        >>> pca_anomaly_scores(x, x, x[:3], n_components=2).shape
-        (3,)
-    """
-    from sklearn.decomposition import PCA
-
-    if error not in ("signed", "absolute"):
-        raise ValueError(f"error must be 'signed' or 'absolute', got {error!r}")
-    pca = PCA(n_components).fit(_flat(train, "train"))
-
-    def errors(windows: Any, name: str) -> np.ndarray:
-        x = _flat(windows, name)
-        e = x - pca.inverse_transform(pca.transform(x))
-        return e if error == "signed" else np.abs(e)
-
-    return GaussianErrorModel(shrinkage).fit(errors(normal, "normal")).distance(errors(observed, "observed"))
-
-
-def best_pca_anomaly_baseline(train: Any, normal: Any, observed: Any, labels: Any,
-                              components: Tuple[int, ...] = (2, 3, 4, 6, 8, 12)) -> Dict[str, Any]:
-    """`pca_anomaly_scores` at its best ROC-AUC on ``(observed, labels)`` over ``components`` and both
-    error kinds: a baseline tuned on the very data it is judged on (generous to the baseline).
-
-    Returns ``{"auc", "scores", "n_components", "error"}`` of the best setting. Needs scikit-learn.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels).reshape(-1)
-    best: Dict[str, Any] = {"auc": -1.0}
-    for k in components:
-        for kind in ("signed", "absolute"):
-            scores = pca_anomaly_scores(train, normal, observed, k, error=kind)
-            auc = float(roc_auc_score(labels, scores))
-            if auc > best["auc"]:
-                best = {"auc": auc, "scores": scores, "n_components": k, "error": kind}
-    return best
-
-
-class EncDecADMixin:
-    """EncDec-AD (Malhotra et al. 2016) for any sequence auto-encoder: the mixin of `EncoderDecoder`
-    and `TransformerEncoderDecoder`.
-
-    The host is an `ObservableModel` whose ``inference(x)`` reconstructs windows ``(N, T, F)`` and
-    whose ``__init__`` calls ``_init_detector()``. The mixin adds `reconstruction_error`,
-    `fit_anomaly_detector`, `anomaly_score`, `predict_anomaly`, and `extra_state` /
-    `set_extra_state`, so `save` / `load` keep the fitted detector.
-    """
-
-    detector: Optional[GaussianErrorModel]
-    threshold: Optional[float]
-    threshold_fbeta: Optional[float]
-    detector_window: Optional[Tuple[int, ...]]
-    detector_error: str
-
-    def _init_detector(self) -> None:
-        self.detector = None
-        self.threshold = None
-        self.threshold_fbeta = None
-        self.detector_window = None
-        self.detector_error = "signed"
-
-    def reconstruction_error(self, observed_arr: Any, signed: bool = False, batch_size: int = 1024) -> np.ndarray:
-        """Per-step reconstruction errors ``x - x'`` (``signed``) or ``|x - x'|``, ``(N, T, F)`` (numpy)."""
-        x = check_array(as_numpy(observed_arr, "observed_arr"), "observed_arr", min_rank=3, max_rank=3)
-        error = x - as_numpy(self.inference(x, batch_size=batch_size))
-        return error if signed else np.abs(error)
-
-    def fit_anomaly_detector(
-        self,
-        normal_arr: Any,
-        validation_arr: Any = None,
-        validation_labels: Any = None,
-        *,
-        beta: float = 1.0,
-        shrinkage: float = 0.1,
-        quantile: float = 0.99,
-        error: str = "signed",
-    ) -> Any:
-        """EncDec-AD: fit the error distribution of normal windows and choose the alarm threshold.
-
-        Args:
-            normal_arr: normal windows ``(M, T, F)`` *not used for training* (the paper's vN1): the
-                per-step error vectors of each window, flattened to ``T * F`` values, give the mean
-                and the (shrunk) covariance of a multivariate Gaussian.
-            validation_arr: optional labelled windows ``(V, T, F)``, normal and anomalous (vN2 + vA).
-            validation_labels: ``(V,)``, 1 = anomalous, 0 = normal; needed with ``validation_arr``.
-            beta: the threshold maximises F-beta of ``score > threshold`` on the validation windows
-                (``beta < 1`` favours precision, ``> 1`` recall).
-            shrinkage: covariance shrinkage towards a scaled identity, in [0, 1].
-            quantile: without validation windows, the threshold is this quantile of the scores of
-                ``normal_arr`` (F-beta needs anomalies to count).
-            error: ``"signed"`` errors ``x - x'`` (default: the direction of a deviation is kept,
-                and a Gaussian describes them better) or ``"absolute"`` ``|x - x'|`` (the paper's).
-
-        Windows scored later must have the same ``T`` and ``F`` as ``normal_arr``. Returns ``self``;
-        sets ``detector`` (the `GaussianErrorModel`), ``threshold`` and ``threshold_fbeta`` (the
-        validation F-beta, or None).
-        """
-        if error not in ("signed", "absolute"):
-            raise ValueError(f"error must be 'signed' or 'absolute', got {error!r}")
-        self.detector_error = error
-        errors = self.reconstruction_error(normal_arr, signed=error == "signed")
-        if len(errors) < 2:
-            raise ValueError(f"normal_arr needs at least 2 windows, got {len(errors)}")
-        self.detector_window = tuple(errors.shape[1:])
-        self.detector = GaussianErrorModel(shrinkage).fit(errors.reshape(len(errors), -1))
-        self.threshold_fbeta = None
-        if validation_arr is None:
-            if validation_labels is not None:
-                raise ValueError("validation_labels were given without validation_arr")
-            if not 0.0 < quantile < 1.0:
-                raise ValueError(f"quantile must be in (0, 1), got {quantile}")
-            self.threshold = float(np.quantile(self.anomaly_score(normal_arr), quantile))
-            return self
-        if validation_labels is None:
-            raise ValueError("validation_arr needs validation_labels (1 = anomalous, 0 = normal)")
-        labels = np.asarray(as_numpy(validation_labels, "validation_labels")).reshape(-1)
-        if not np.isin(labels, (0, 1)).all():
-            raise ValueError("validation_labels must be 0 (normal) or 1 (anomalous)")
-        scores = self.anomaly_score(validation_arr)
-        if len(scores) != len(labels):
-            raise ValueError(f"validation_arr has {len(scores)} windows but validation_labels has {len(labels)}")
-        self.threshold, self.threshold_fbeta = fbeta_threshold(scores, labels, beta)
-        return self
-
-    def anomaly_score(self, observed_arr: Any, batch_size: int = 1024) -> np.ndarray:
-        """Mahalanobis distance of each window's reconstruction error to the normal errors, ``(N,)``."""
-        if self.detector is None:
-            raise RuntimeError("call fit_anomaly_detector(normal_windows) before anomaly_score")
-        errors = self.reconstruction_error(observed_arr, self.detector_error == "signed", batch_size)
-        if tuple(errors.shape[1:]) != self.detector_window:
-            raise ValueError(f"windows of shape {errors.shape[1:]} cannot be scored: the detector was fitted "
-                             f"on windows of shape {self.detector_window} (T, F)")
-        return self.detector.distance(errors.reshape(len(errors), -1))
-
-    def predict_anomaly(self, observed_arr: Any, batch_size: int = 1024) -> np.ndarray:
-        """``anomaly_score(x) > threshold``, ``(N,)`` bool."""
-        return self.anomaly_score(observed_arr, batch_size) > self.threshold
-
-    # ------------------------------------------------------------------ persistence of the detector
-    def extra_state(self) -> Dict[str, np.ndarray]:
-        """The fitted EncDec-AD detector (Gaussian, window shape, error kind, threshold), which
-        `save` stores with the weights; empty before `fit_anomaly_detector`."""
-        if self.detector is None:
-            return {}
-        fbeta = np.nan if self.threshold_fbeta is None else self.threshold_fbeta
-        return {"detector_mean": self.detector.mean, "detector_precision": self.detector.precision,
-                "detector_shrinkage": np.array([self.detector.shrinkage]),
-                "detector_window": np.array(self.detector_window, dtype=np.int64),
-                "detector_signed": np.array([int(self.detector_error == "signed")], dtype=np.int64),
-                "threshold": np.array([self.threshold, fbeta], dtype=np.float64)}
-
-    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:
-        """Restore the detector written by `save` (see `extra_state`)."""
-        if not state:
-            return
-        expected = {"detector_mean", "detector_precision", "detector_shrinkage", "detector_window",
-                    "detector_signed", "threshold"}
-        if set(state) != expected:
-            raise ValueError(f"the saved EncDec-AD detector is incomplete: got {sorted(state)}, "
-                             f"expected {sorted(expected)}")
-        detector = GaussianErrorModel(float(state["detector_shrinkage"][0]))
-        detector.mean = state["detector_mean"].astype(np.float64)
-        detector.precision = state["detector_precision"].astype(np.float64)
-        self.detector = detector
-        self.detector_window = tuple(int(v) for v in state["detector_window"])
-        self.detector_error = "signed" if int(state["detector_signed"][0]) else "absolute"
-        threshold, fbeta = (float(v) for v in state["threshold"])
-        self.threshold = threshold
-        self.threshold_fbeta = None if np.isnan(fbeta) else fbeta
-
-
 @register_model("encoder_decoder", example=_example_encdec)
 class EncoderDecoder(EncDecADMixin, ObservableModel):
     """LSTM encoder/decoder that reconstructs a sequence from a fixed-size code, with EncDec-AD.
@@ -519,7 +272,9 @@ class EncoderDecoder(EncDecADMixin, ObservableModel):
     ``x'_i`` is read out linearly from the decoder state, which then reads an input: the true ``x_i``
     (teacher forcing) or its own ``x'_i`` (free running). ``inference`` always runs free, as in the
     paper; in training a mini-batch is teacher-forced with probability ``teacher_forcing_ratio``
-    (teacher forcing runs the decoder as one fused LSTM call; free running steps through time).
+    (teacher forcing runs the decoder as one fused LSTM call; free running steps through time). The
+    draws come from the model's own seeded generator, whose state is part of ``extra_state``: a run
+    resumed from a checkpoint or a saved model forces the same batches as an uninterrupted one.
     With ``attention`` the read-out also sees the attention-weighted mean of all encoder states
     (Luong et al. 2015, "general" score).
 
@@ -527,8 +282,9 @@ class EncoderDecoder(EncDecADMixin, ObservableModel):
     reconstruction errors of normal windows (signed ``x - x'`` by default, or the paper's ``|x - x'|``)
     are modelled by a multivariate Gaussian; the anomaly score of a
     window is the Mahalanobis distance of its error, and a window is flagged when the score exceeds a
-    threshold chosen by F-beta on labelled validation windows. `save` stores the fitted detector with
-    the weights (`extra_state`), and `load` restores it. `pca_anomaly_scores` is the same scoring on PCA
+    threshold chosen by F-beta on labelled validation windows (`anomaly.EncDecADMixin`, shared with
+    `TransformerEncoderDecoder`). `save` stores the fitted detector with the weights
+    (`extra_state`), and `load` restores it. `pca_anomaly_scores` is the same scoring on PCA
     reconstruction errors, the linear baseline.
 
     Args:
@@ -574,22 +330,21 @@ class EncoderDecoder(EncDecADMixin, ObservableModel):
     ) -> None:
         super().__init__(ctx=ctx, seed=seed, initializer=initializer, optimizer=optimizer,
                          learning_rate=learning_rate, optimizer_params=optimizer_params)
-        _check_positive(input_dim=input_dim, hidden_dim=hidden_dim, num_layers=num_layers)
+        check_positive_integers(input_dim=input_dim, hidden_dim=hidden_dim, num_layers=num_layers)
         if not 0.0 <= teacher_forcing_ratio <= 1.0:
             raise ValueError(f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio}")
         self.input_shape = (None, int(input_dim))
         self.hidden_dim, self.num_layers = int(hidden_dim), int(num_layers)
         self.attention = bool(attention)
         self.teacher_forcing_ratio = float(teacher_forcing_ratio)
-        # Which mini-batches are teacher-forced: seeded, so the same seed trains the same model.
+        # Which mini-batches are teacher-forced: seeded, so the same seed trains the same model, and
+        # kept in extra_state, so a resumed run draws what the uninterrupted one would have.
         self._teacher_rng = np.random.RandomState(
             derive_seed(seed, "teacher") if seed is not None else None)
-        self._init_detector()
         with self.name_scope():
             self.encoder = _Encoder(int(input_dim), self.hidden_dim, self.num_layers, self.attention)
             self.decoder = _Decoder(int(input_dim), self.hidden_dim, self.num_layers, self.attention)
             self.loss = L2NormLoss()
-        self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
         enc_states, h, c, *keys = self.encoder(x)
@@ -601,11 +356,17 @@ class EncoderDecoder(EncDecADMixin, ObservableModel):
             raise ValueError(f"EncoderDecoder needs sequences (N, T >= 2, {self.input_shape[1]}), "
                              f"got shape {x.shape}")
 
-    def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+    def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                     teacher_forcing: Optional[bool] = None) -> mx.nd.NDArray:
+        """Per-sample squared reconstruction errors ``(N,)``. ``teacher_forcing``: decode from the
+        true previous steps (``True``) or from the decoder's own outputs (``False``, what
+        ``inference`` does); ``None`` draws it with probability ``teacher_forcing_ratio`` when
+        autograd is training, else runs free (the held-out loss is the free-running one)."""
         self._as_sequences(x)
         target = y if y is not None and y.shape == x.shape else x
-        teacher = autograd.is_training() and self._teacher_rng.rand() < self.teacher_forcing_ratio
-        if teacher:
+        if teacher_forcing is None:
+            teacher_forcing = autograd.is_training() and self._draw_teacher_forcing()
+        if teacher_forcing:
             enc_states, h, c, *keys = self.encoder(x)
             memory = (enc_states, keys[0]) if self.attention else ()
             out = mx.nd.reverse(self.decoder(mx.nd.reverse(target, axis=1), h, c, *memory), axis=1)
@@ -613,11 +374,41 @@ class EncoderDecoder(EncDecADMixin, ObservableModel):
             out = self(x)
         return self.loss(out, target)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        shape = getattr(iteratable_data, "sample_shape", None)
-        if shape is not None and shape[0] < 2:
-            raise ValueError(f"EncoderDecoder needs sequences of at least 2 steps, got {shape[0]}")
+    def _draw_teacher_forcing(self) -> bool:
+        return bool(self._teacher_rng.rand() < self.teacher_forcing_ratio)
+
+    def train_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray],
+                   clip_norm: Optional[float] = None) -> Dict[str, mx.nd.NDArray]:
+        """One gradient step on a mini-batch, teacher-forced with probability ``teacher_forcing_ratio``
+        (one draw per batch: every device's slice decodes the same way)."""
+        teacher_forcing = self._draw_teacher_forcing()
+        loss = gradient_step(self, lambda xs, ys: self.compute_loss(xs, ys, teacher_forcing), x, y,
+                             clip_norm=clip_norm)
+        return {"loss": loss}
+
+    def check_data(self, data: IteratableData) -> None:
+        """Refuse, before training, samples that are not sequences ``(T >= 2, input_dim)``."""
+        super().check_data(data)
+        steps = data.sample_shape[0]
+        if steps < 2:
+            raise ValueError(f"EncoderDecoder needs sequences of at least 2 steps, got {steps}")
+
+    def extra_state(self) -> Dict[str, np.ndarray]:
+        """The fitted EncDec-AD detector (see `EncDecADMixin`) and the state of the generator that
+        draws the teacher-forced batches."""
+        name, keys, position, has_gauss, cached = self._teacher_rng.get_state()
+        return {**super().extra_state(), "teacher_forcing_rng_keys": np.asarray(keys, np.int64),
+                "teacher_forcing_rng_position": np.array([position, has_gauss, cached], np.float64)}
+
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
+        state = dict(state)
+        keys = state.pop("teacher_forcing_rng_keys", None)
+        position = state.pop("teacher_forcing_rng_position", None)
+        super().set_extra_state(state)
+        if keys is not None and position is not None:
+            pos, has_gauss, cached = np.ravel(position)
+            self._teacher_rng.set_state(("MT19937", np.asarray(keys, np.uint32), int(pos), int(has_gauss),
+                                         float(cached)))
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Codes: the encoder's final top-layer hidden state, ``(N, hidden_dim)``."""

@@ -1,10 +1,12 @@
-"""Transformer encoder/decoder for sequence reconstruction and EncDec-AD (SPEC §6.6).
+"""Transformer encoder/decoder for sequence reconstruction and EncDec-AD.
 
 Multi-head self-attention (Vaswani et al. 2017) over sequences ``(N, T, F)`` of any ``N`` and ``T``:
 the sinusoidal positional encoding is computed inside the graph from the input's length
 (``F.contrib.arange_like``), and every reshape uses MXNet's special shape codes, so a hybridized
 model re-shapes its cached graph for new ``N`` and ``T``. There is no loop over time: attention is
-``F.batch_dot`` + ``F.softmax`` over all steps at once (no ``foreach``, SPEC §10).
+``F.batch_dot`` + ``F.softmax`` over all steps at once: no symbolic loop (``F.contrib.foreach``,
+whose pitfalls under oneDNN the README's "Pitfalls" section describes). EncDec-AD's detector is
+`anomaly.EncDecADMixin`, shared with the LSTM `EncoderDecoder`.
 """
 from __future__ import annotations
 
@@ -16,12 +18,13 @@ import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
 
+from ..checks import check_positive_integers
 from ..context import CtxLike
 from ..interfaces import IteratableData
 from ..losses import L2NormLoss
-from ..registry import register_model
+from ..registry import not_registered, register_model
+from .anomaly import EncDecADMixin
 from .base import ObservableModel
-from .lstm import EncDecADMixin, _check_positive
 
 __all__ = ["TransformerEncoderDecoder", "MultiHeadAttention", "sinusoidal_encoding"]
 
@@ -46,6 +49,8 @@ def sinusoidal_encoding(F: Any, x: Any, dim: int, max_period: float = 10000.0) -
     return F.concat(F.sin(angle), F.cos(angle), dim=1)
 
 
+@not_registered("a layer (attention) of TransformerEncoderDecoder, with no training loop of its own; "
+                "TransformerEncoderDecoder is registered")
 class MultiHeadAttention(gluon.HybridBlock):
     """Multi-head scaled dot-product attention ``softmax(Q K^T / sqrt(d_h)) V`` (Vaswani et al. 2017).
 
@@ -201,7 +206,7 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
     (no recurrence), so training and inference run the same graph.
 
     EncDec-AD (Malhotra et al. 2016; `fit_anomaly_detector`, `anomaly_score`, `predict_anomaly`,
-    shared with the LSTM `EncoderDecoder` through `EncDecADMixin`): a multivariate Gaussian of the
+    shared with the LSTM `EncoderDecoder` through `anomaly.EncDecADMixin`): a multivariate Gaussian of the
     reconstruction errors of normal windows, Mahalanobis scores, an F-beta threshold; `save` /
     `load` keep the fitted detector.
 
@@ -260,7 +265,7 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
         super().__init__(ctx=ctx, seed=seed, initializer=initializer or mx.init.Xavier(),
                          optimizer=optimizer, learning_rate=learning_rate, optimizer_params=optimizer_params)
         ffn_dim = 2 * d_model if ffn_dim is None else ffn_dim
-        _check_positive(input_dim=input_dim, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
+        check_positive_integers(input_dim=input_dim, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
                         code_dim=code_dim, ffn_dim=ffn_dim, num_memory=num_memory)
         if d_model % num_heads or d_model % 2:
             raise ValueError(f"d_model ({d_model}) must be even and a multiple of num_heads ({num_heads})")
@@ -272,13 +277,11 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
             raise ValueError(f"max_period must be > 1, got {max_period}")
         self.input_shape = (None, int(input_dim))
         self.d_model, self.code_dim = int(d_model), int(code_dim)
-        self._init_detector()
         args = (int(input_dim), self.d_model, int(num_heads), int(num_layers), int(ffn_dim), self.code_dim)
         with self.name_scope():
             self.encoder = _Encoder(*args, float(dropout), norm, float(max_period))
             self.decoder = _Decoder(*args, int(num_memory), float(dropout), norm, float(max_period))
             self.loss = L2NormLoss()
-        self._finish_init()
 
     def hybrid_forward(self, F, x):  # noqa: D102
         return self.decoder(self.encoder(x), x)
@@ -289,10 +292,10 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
                              f"got shape {x.shape}")
         return self.loss(self(x), y if y is not None and y.shape == x.shape else x)
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        for name in ("y", "test_y"):
-            y, x = getattr(iteratable_data, name, None), getattr(iteratable_data, name[:-1] + "x", None)
+    def check_data(self, data: IteratableData) -> None:
+        """Refuse, before training, targets that are not reconstructions (of the input's shape)."""
+        super().check_data(data)
+        for name, (x, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
             if y is not None and x is not None and tuple(y.shape) != tuple(x.shape):
                 raise ValueError(f"{name} must be the reconstruction target with the input's shape "
                                  f"{tuple(x.shape)}, got {tuple(y.shape)}")
