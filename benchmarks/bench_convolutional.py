@@ -231,10 +231,10 @@ def run(quick: bool = False) -> List[Table]:
                        "on the flattened digits; PCA's is one `fit_transform`, a closed-form solution rather "
                        "than an epoch of gradient steps, so its ratio is what one CAE epoch costs against the "
                        "whole classic method.")
-    train.notes.append("the auto-encoders run their encoder, decoder and Jacobian parts as cached graphs "
-                       "even when the model itself is not hybridized (oneDNN's imperative backward fails on "
-                       "shared kernels in MXNet 1.9.1, SPEC §10), and their loss calls those parts directly: "
-                       "their hybrid/imperative ratio is ~1 by construction (differences are noise).")
+    train.notes.append("the auto-encoders' decoders compute their transposed convolutions with `Convolution` "
+                       "(accelbrainbase.models.convolution; MXNet 1.9.1's oneDNN `Deconvolution` fails for "
+                       "CPU-dependent channel counts): about ten small operators per layer where `Deconvolution` "
+                       "was one.")
     train.notes.append("ContractiveCAE and RepellingCAE against a plain CAE with the same layers, trained in "
                        "the same interleaved rounds: the ratio is the cost of the exact encoder-Jacobian "
                        "penalty (forward mode over all 64 input directions) and of the pull-away term.")

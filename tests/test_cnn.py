@@ -1,6 +1,7 @@
 """ConvolutionalNeuralNetworks: digits accuracy, the residual option, regression and bad input."""
 from __future__ import annotations
 
+import mxnet as mx
 import numpy as np
 import pytest
 
@@ -14,8 +15,12 @@ def test_cnn_classifies_digits(digits):
     images_train, images_test = x_train.reshape(-1, 1, 8, 8), x_test.reshape(-1, 1, 8, 8)
     cnn = ConvolutionalNeuralNetworks(num_classes=10, channels=[32, 64], learning_rate=3e-3, seed=0)
     cnn.hybridize()
-    cnn.learn(ArrayIterator(images_train, y_train, test_x=images_test, test_y=y_test, batch_size=32, epochs=20,
-                            seed=0), verbose=False)
+    it = ArrayIterator(images_train, y_train, test_x=images_test, test_y=y_test, batch_size=32, epochs=20, seed=0)
+    # The rate decays to zero by the last epoch. At a constant 3e-3, Adam with batch normalization
+    # reaches 0.99 and then spikes on some CPUs' numerics (seed 0 on an AVX2 machine: 0.84 after the
+    # last epoch); decayed, seeds 0-4 all end at 0.997.
+    schedule = mx.lr_scheduler.CosineScheduler(max_update=20 * it.iter_n, base_lr=3e-3, final_lr=0.0)
+    cnn.learn(it, lr_scheduler=schedule, verbose=False)
     probs = cnn.inference(images_test)
     assert probs.shape == (len(x_test), 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

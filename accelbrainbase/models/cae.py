@@ -1,15 +1,16 @@
-"""Convolutional auto-encoders: plain or tied, denoising, contractive and repelling (SPEC §6.2).
+"""Convolutional auto-encoders: plain or tied, denoising, contractive and repelling.
 
 The encoder is a stack of stride-2 convolutions (each halves the image), the decoder the mirrored
 stack of transposed convolutions. With an even kernel size ``k`` and padding ``k/2 - 1`` a layer
 maps ``H`` to exactly ``H/2`` and its transposed convolution maps ``H/2`` back to ``H``, so the
 decoder restores the input size without output padding and the transposed convolution is the exact
 adjoint (transpose) of the convolution - which is what tied weights and the exact encoder Jacobian
-rely on.
+rely on. The transposed convolutions run as ordinary convolutions
+(`accelbrainbase.models.convolution.transposed_convolution`): MXNet 1.9.1's oneDNN ``Deconvolution``
+fails for channel counts that depend on the CPU.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import mxnet as mx
@@ -21,6 +22,7 @@ from ..interfaces import IteratableData, NoiseableData
 from ..losses import L2NormLoss, pull_away_term
 from ..registry import register_model
 from .base import ObservableModel
+from .convolution import transposed_convolution
 from .dense import _activate, _check_activation
 
 __all__ = ["ConvolutionalAutoEncoder", "ContractiveCAE", "RepellingCAE", "ConvEncoder", "ConvDecoder",
@@ -103,9 +105,9 @@ class EncoderJacobian(_ConvLayers):
     of them) go through the encoder's own convolutions without bias (``W_1 e_i`` is the same for
     every sample) and are scaled by each sample's activation derivatives ``D_l``. Every step is an
     ordinary convolution or product, so the penalty is differentiable with first-order autograd and
-    hybridizes; its cost is about ``D`` forward passes of the layers after the first. (Reverse mode
-    through transposed convolutions would cost ``code size`` passes, but oneDNN's transposed
-    convolution fails on some of the batch shapes it needs, SPEC §10.)
+    hybridizes; its cost is about ``D`` forward passes of the layers after the first. (Reverse mode,
+    ``code size`` passes back through the transposed layers, would be cheaper for codes smaller than
+    the input; it is not implemented.)
 
     Shares the encoder's parameters (no copies). Shapes: ``(N, C, H, W)`` ->
     ``(code (N, C_L, h, w), squared norm (N,))``.
@@ -153,7 +155,7 @@ class ConvDecoder(gluon.HybridBlock):
         super().__init__()
         self.channels = [int(c) for c in channels]
         self.activation, self.output_activation = activation, output_activation
-        self.conv_args = dict(kernel=(kernel_size, kernel_size), stride=(2, 2), pad=(kernel_size // 2 - 1,) * 2)
+        self.conv_args = dict(kernel=kernel_size, stride=2, pad=kernel_size // 2 - 1)
         self.tied = tied_to is not None
         k = kernel_size
         for i, (n_out, n_in) in enumerate(zip(self.channels[:-1], self.channels[1:])):
@@ -162,18 +164,15 @@ class ConvDecoder(gluon.HybridBlock):
                 setattr(self, f"tied{i}_weight", shared)
                 self.params.update({shared.name: shared})
             else:
-                # Deconvolution kernels are (input channels, output channels, k, k).
+                # Transposed-convolution kernels are (input channels, output channels, k, k): the
+                # layout of the encoder's kernel for the same pair of layers.
                 setattr(self, f"l{i}_weight", self.params.get(f"l{i}_weight", shape=(n_in, n_out, k, k)))
             setattr(self, f"l{i}_bias", self.params.get(f"l{i}_bias", shape=(n_out,), init=mx.init.Zero()))
 
     def hybrid_forward(self, F, h, **p):  # noqa: D102
         for i in reversed(range(len(self.channels) - 1)):
-            # oneDNN fails ("could not execute a primitive") when the very kernel array of a
-            # convolution also feeds a transposed convolution; a graph-level identity avoids it.
-            weight = F.identity(p[f"tied{i}_weight"]) if self.tied else p[f"l{i}_weight"]
-            # Deconvolution has no bias unless asked (no_bias defaults to True).
-            h = F.Deconvolution(h, weight, p[f"l{i}_bias"], num_filter=self.channels[i], no_bias=False,
-                                **self.conv_args)
+            weight = p[f"tied{i}_weight"] if self.tied else p[f"l{i}_weight"]
+            h = transposed_convolution(F, h, weight, p[f"l{i}_bias"], num_filter=self.channels[i], **self.conv_args)
             h = _activate(F, h, self.output_activation if i == 0 else self.activation)
         return h
 
@@ -251,13 +250,6 @@ class ConvolutionalAutoEncoder(ObservableModel):
             raise ValueError(f"in_channels and channels must be positive, got {in_channels}, {channels}")
         if kernel_size < 2 or kernel_size % 2:
             raise ValueError(f"kernel_size must be even and >= 2 (each layer halves the image), got {kernel_size}")
-        if in_channels == 1 and channels[0] % 16 == 0 and os.environ.get("MXNET_MKLDNN_ENABLED") != "0":
-            # Measured: a transposed convolution to one channel from a multiple of 16 channels fails
-            # at its first backward in oneDNN ("could not create a primitive descriptor for a reorder
-            # primitive", MXNet 1.9.1, SPEC §10); 8, 12, 20, 24, 40, 56 ... work.
-            raise ValueError(f"channels[0]={channels[0]} with in_channels=1 hits a oneDNN bug of MXNet 1.9.1 "
-                             "(a multiple of 16 channels decoded to one channel): choose a width that is not a "
-                             "multiple of 16 (e.g. 24), or set MXNET_MKLDNN_ENABLED=0")
         for name in (activation, code_activation, output_activation):
             _check_activation(name)
         if noiseable_data is not None and not isinstance(noiseable_data, NoiseableData):
@@ -272,11 +264,6 @@ class ConvolutionalAutoEncoder(ObservableModel):
                                        tied_to=self.encoder if tied_weights else None)
             self.jacobian = EncoderJacobian(self.encoder)
             self.loss = L2NormLoss()
-        # When one kernel array feeds both a convolution and a transposed convolution (tied weights,
-        # the Jacobian), oneDNN's imperative backward fails in MXNet 1.9.1 (SPEC §10); as cached
-        # graphs the same blocks work and give the same results. So the parts always run hybridized.
-        for part in (self.encoder, self.decoder, self.jacobian):
-            part.hybridize()
         self._finish_init()
 
     @property

@@ -27,6 +27,7 @@ from ..interfaces import IteratableData
 from ..losses import BinaryCrossEntropyLoss, L2NormLoss
 from ..registry import not_registered, register_model
 from .base import ObservableModel
+from .convolution import TransposedConv2D
 
 __all__ = [
     "ConvLSTMCell",
@@ -612,8 +613,10 @@ class SpatioTemporalAutoEncoder(_VideoModel):
             outs = list(reversed([int(in_channels)] + chans[:-1]))
             for i, (c_in, c_out) in enumerate(zip(reversed(chans), outs)):
                 last = i == len(chans) - 1
-                self.spatial_decoder.add(nn.Conv2DTranspose(c_out, 4, strides=2, padding=1, in_channels=c_in,
-                                                            activation=None if last else "relu"))
+                # Not Gluon's Conv2DTranspose: oneDNN's Deconvolution fails for some channel counts
+                # (see accelbrainbase.models.convolution). The parameters keep its names and shapes.
+                self.spatial_decoder.add(TransposedConv2D(c_out, 4, strides=2, padding=1, in_channels=c_in,
+                                                          activation=None if last else "relu"))
             self.loss = L2NormLoss()
 
     def hybrid_forward(self, F, x):  # noqa: D102

@@ -29,6 +29,7 @@ from ..context import CtxLike
 from ..interfaces import IteratableData
 from ..registry import register_model
 from .base import ObservableModel
+from .convolution import transposed_convolution
 
 __all__ = ["LadderNetworks", "ConvolutionalLadderNetworks", "UNLABELED"]
 
@@ -507,7 +508,7 @@ class ConvolutionalLadderNetworks(_Ladder):
         k, chans = self.kernel_size, self.channels
         for l in range(1, len(chans)):
             setattr(self, f"w{l}", self.params.get(f"w{l}", shape=(chans[l], chans[l - 1], k, k)))
-            # Deconvolution weights are (input channels, output channels, k, k): from layer l to l - 1.
+            # Transposed-convolution weights are (input channels, output channels, k, k): from layer l to l - 1.
             setattr(self, f"v{l}", self.params.get(f"v{l}", shape=(chans[l], chans[l - 1], k, k)))
         top = len(chans)
         setattr(self, f"w{top}", self.params.get(f"w{top}", shape=(self.num_classes, chans[-1])))
@@ -531,10 +532,5 @@ class ConvolutionalLadderNetworks(_Ladder):
             return F.broadcast_like(F.reshape(per_channel, shape=(0, 0, 1, 1)), like)
         if self.pool[l - 1]:
             z_hat = F.slice_like(F.UpSampling(z_hat, scale=2, sample_type="nearest"), like, axes=(2, 3))
-        # The transposed convolution of stride 1 as the convolution with the transposed, flipped kernel
-        # (the same map): oneDNN 1.9.1 fails on Deconvolution to few channels ("could not create a
-        # primitive descriptor for a reorder primitive", e.g. 16 -> 1 channels on 8x8; SPEC §10).
         k = self.kernel_size
-        kernel = F.flip(F.flip(F.transpose(p[f"v{l}"], axes=(1, 0, 2, 3)), axis=2), axis=3)
-        return F.Convolution(z_hat, kernel, kernel=(k, k), pad=(k // 2, k // 2),
-                             num_filter=self.channels[l - 1], no_bias=True)
+        return transposed_convolution(F, z_hat, p[f"v{l}"], kernel=k, pad=k // 2, num_filter=self.channels[l - 1])
