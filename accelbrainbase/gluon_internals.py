@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 from mxnet import gluon
 
 __all__ = ["structural_params", "trainer_params", "is_initialized", "has_deferred_shape", "child_blocks",
-           "optimizer_of", "updaters_of"]
+           "optimizer_of", "updaters_of", "cached_graph", "set_cached_graph"]
 
 
 def structural_params(block: gluon.Block) -> Dict[str, gluon.Parameter]:
@@ -184,3 +184,16 @@ def activation_name(block: gluon.Block) -> str:
     """The activation function (``"relu"``, ``"tanh"``...) an ``nn.Activation`` applies: Gluon
     keeps it only in a private attribute; needed to copy a dense network into numpy."""
     return block._act_type
+
+
+def cached_graph(block: gluon.HybridBlock) -> tuple:
+    """A hybridized block's compiled graph (Gluon keeps it in ``_cached_graph``, ``_cached_op`` and
+    ``_cached_op_args``). Models whose graph depends on an input length (the ConvLSTM models unroll
+    time) keep one per length and swap them in with `set_cached_graph`; Gluon has no public way."""
+    return block._cached_graph, block._cached_op, block._cached_op_args
+
+
+def set_cached_graph(block: gluon.HybridBlock, graph: tuple) -> None:
+    """Make ``graph`` (from `cached_graph`, or ``((), None, [])`` for none: built on the next call)
+    the block's compiled graph."""
+    block._cached_graph, block._cached_op, block._cached_op_args = graph

@@ -56,8 +56,8 @@ logger = logging.getLogger("accelbrainbase")
 CHECKPOINT_FILE = "checkpoint.json"
 
 #: What a model's ``train_epoch`` returns: per loss name, its summed per-sample value (an NDArray
-#: still on the device) and the number of samples it sums over.
-StepSums = Dict[str, Tuple[mx.nd.NDArray, int]]
+#: still on the device) and the number of samples it sums over (an int, or an NDArray on the device).
+StepSums = Dict[str, Tuple[mx.nd.NDArray, Any]]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -431,21 +431,29 @@ def _call_callback(cb: Any, model: Any, epoch: int, logs: Dict[str, float]) -> b
     return bool(cb(model, epoch, logs))
 
 
-def _accumulate(sums: StepSums, step: Dict[str, mx.nd.NDArray], count: int) -> None:
+def _accumulate(sums: StepSums, step: Dict[str, Any], count: int) -> None:
+    """Add a step's figures: an NDArray is a sum over the batch's ``count`` samples; a pair
+    ``(sum, n)`` brings its own sample count (an int or an NDArray, e.g. the labelled samples)."""
     for key, value in step.items():
+        value, n_new = value if isinstance(value, tuple) else (value, count)
         total, n = sums.get(key, (None, 0))
-        sums[key] = (value if total is None else total + value, n + count)
+        sums[key] = (value if total is None else total + value, n_new if total is None else n + n_new)
 
 
-def _to_host(sums: StepSums) -> Dict[str, Tuple[float, int]]:
-    """Every summed loss of an epoch to the host in one transfer."""
-    keys = [k for k, (total, n) in sums.items() if n]
+def _to_host(sums: StepSums) -> Dict[str, Tuple[float, float]]:
+    """Every summed figure of an epoch (and its sample count when that is on the device) to the host
+    in one transfer."""
+    keys = [k for k, (total, n) in sums.items() if total is not None]
     if not keys:
         return {}
     device = sums[keys[0]][0].context
-    values = mx.nd.concat(*[sums[k][0].reshape((1,)).astype(np.float64).as_in_context(device) for k in keys],
-                          dim=0).asnumpy()
-    return {k: (float(v), sums[k][1]) for k, v in zip(keys, values)}
+    parts = [sums[k][0].reshape((1,)).astype(np.float64).as_in_context(device) for k in keys]
+    device_counts = [k for k in keys if isinstance(sums[k][1], mx.nd.NDArray)]
+    parts += [sums[k][1].reshape((1,)).astype(np.float64).as_in_context(device) for k in device_counts]
+    values = mx.nd.concat(*parts, dim=0).asnumpy()
+    counts = {k: float(sums[k][1]) for k in keys if k not in device_counts}
+    counts.update({k: float(v) for k, v in zip(device_counts, values[len(keys):])})
+    return {k: (float(v), counts[k]) for k, v in zip(keys, values[:len(keys)]) if counts[k]}
 
 
 def evaluate(model: Any, data: IteratableData) -> Dict[str, float]:

@@ -20,10 +20,12 @@ from mxnet import autograd, gluon
 from ..context import CtxLike
 from ..interfaces import IteratableData, NoiseableData
 from ..losses import L2NormLoss, pull_away_term
-from ..registry import register_model
+from ..checks import check_unit_range
+from ..registry import not_registered, register_model
 from .base import ObservableModel
 from .convolution import transposed_convolution
-from .dense import _activate, _check_activation
+from .activations import activate as _activate
+from .activations import check_activation as _check_activation
 
 __all__ = ["ConvolutionalAutoEncoder", "ContractiveCAE", "RepellingCAE", "ConvEncoder", "ConvDecoder",
            "EncoderJacobian"]
@@ -68,6 +70,7 @@ class _ConvLayers(gluon.HybridBlock):
                 self.params.update({shared.name: shared})
 
 
+@not_registered("a building block of the convolutional auto-encoders (no training loop of its own)")
 class ConvEncoder(_ConvLayers):
     """Stride-2 convolutions ``channels[0] -> ... -> channels[-1]``, each halving the image.
 
@@ -92,6 +95,7 @@ class ConvEncoder(_ConvLayers):
         return h
 
 
+@not_registered("a building block of the convolutional auto-encoders (no training loop of its own)")
 class EncoderJacobian(_ConvLayers):
     """The code of a `ConvEncoder` and the exact squared Frobenius norm of its Jacobian.
 
@@ -140,6 +144,7 @@ class EncoderJacobian(_ConvLayers):
         return h, F.sum(F.square(tangents), axis=(1, 2, 3, 4))
 
 
+@not_registered("a building block of the convolutional auto-encoders (no training loop of its own)")
 class ConvDecoder(gluon.HybridBlock):
     """Stride-2 transposed convolutions mirroring a `ConvEncoder`: ``channels[-1] -> ... -> channels[0]``.
 
@@ -264,7 +269,6 @@ class ConvolutionalAutoEncoder(ObservableModel):
                                        tied_to=self.encoder if tied_weights else None)
             self.jacobian = EncoderJacobian(self.encoder)
             self.loss = L2NormLoss()
-        self._finish_init()
 
     @property
     def downscale(self) -> int:
@@ -278,11 +282,14 @@ class ConvolutionalAutoEncoder(ObservableModel):
                              f"{len(self.encoder.channels) - 1} times: H and W must be multiples of "
                              f"{self.downscale} (pad or crop the images, or use fewer layers)")
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        shape = getattr(iteratable_data, "sample_shape", None)
-        if shape is not None:
-            self._check_spatial(shape, "x")
+    def check_data(self, data: IteratableData) -> None:
+        super().check_data(data)
+        self._check_spatial(data.sample_shape, "x")
+        if self.decoder.output_activation == "sigmoid":
+            # A sigmoid reconstruction lives in (0, 1): targets outside it cannot be learned.
+            for name, (x, y) in (("x", data.training_arrays()), ("test x", data.test_arrays())):
+                target = y if y is not None and x is not None and y.shape == x.shape else x
+                check_unit_range(target, name, f"a {type(self).__name__} with output_activation='sigmoid' (the default)")
 
     def _as_input(self, observed_arr: Any, name: str = "observed_arr") -> mx.nd.NDArray:
         x = super()._as_input(observed_arr, name)

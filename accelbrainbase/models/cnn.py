@@ -1,4 +1,4 @@
-"""Convolutional classifier (and regressor) with an optional residual structure (SPEC §6.2)."""
+"""Convolutional classifier (and regressor) with an optional residual structure."""
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence
@@ -10,7 +10,7 @@ from mxnet.gluon import nn
 
 from ..context import CtxLike
 from ..losses import CrossEntropyLoss, L2NormLoss
-from ..registry import register_model
+from ..registry import not_registered, register_model
 from .base import ObservableModel
 from .activations import check_activation as _check_activation
 from .dense import NeuralNetworks
@@ -24,6 +24,7 @@ def _example_cnn(rng: np.random.RandomState):
     return kwargs, x, rng.randint(0, 3, 24)
 
 
+@not_registered("a building block of ConvolutionalNeuralNetworks (no training loop of its own)")
 class ConvStage(gluon.HybridBlock):
     """``convs`` same-size convolutions ``Conv -> [BatchNorm] -> activation``; with ``residual`` the
     stage adds its input (through a 1x1 projection when the channel count changes) before the last

@@ -23,6 +23,7 @@ from mxnet.gluon.rnn import HybridRecurrentCell
 
 from ..checks import as_numpy, check_feature_shape
 from ..context import CtxLike
+from ..gluon_internals import cached_graph, set_cached_graph
 from ..interfaces import IteratableData
 from ..losses import BinaryCrossEntropyLoss, L2NormLoss
 from ..registry import not_registered, register_model
@@ -253,14 +254,17 @@ class _VideoModel(ObservableModel):
         if steps == self._graph_steps:
             return
         graphs = self._graphs if self._graphs is not None else {}
-        if self._graph_steps is not None and self._cached_graph:
-            graphs[self._graph_steps] = (self._cached_graph, self._cached_op, self._cached_op_args)
-        self._cached_graph, self._cached_op, self._cached_op_args = graphs.pop(steps, ((), None, []))
+        current = cached_graph(self)
+        if self._graph_steps is not None and current[0]:
+            graphs[self._graph_steps] = current
+        set_cached_graph(self, graphs.pop(steps, ((), None, [])))
         self._graphs, self._graph_steps = graphs, steps
 
-    def _clear_cached_op(self) -> None:
-        super()._clear_cached_op()
+    def hybridize(self, active: bool = True, **kwargs: Any) -> None:
+        """Hybridize (or not); graphs kept for other sequence lengths were compiled with the old
+        settings and are dropped."""
         self._graphs = None
+        super().hybridize(active, **kwargs)
 
     def _steps(self, F: Any, x: Any) -> int:
         """``T`` of a video batch: read from the array, or (building a graph) the length it is for."""

@@ -36,9 +36,10 @@ from ..interfaces import IteratableData
 from ..registry import register_model
 from ..training import TaskProgress, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
-from .boltzmann import (BipartiteLayout, Coupling, DBMView, GraphCache, PersistentChains, bernoulli,
-                        check_bernoulli_data, gibbs_sweep, layer_parameters, log_odds, mean_field, odd_given_even,
-                        reconstruction, sigmoid, split_layers, up_pass)
+from .boltzmann import (BipartiteLayout, Coupling, DBMView, PersistentChains, bernoulli,
+                        check_bernoulli_data, gibbs_sweep, layer_parameters, log_odds, mean_field,
+                        odd_given_even, reconstruction, sigmoid, split_layers, up_pass)
+from .graphs import GraphCache
 from .partition import LogPartitionCache, ais_betas, cache_key, log_mean_exp, split_betas
 from .rbm import RestrictedBoltzmannMachines
 

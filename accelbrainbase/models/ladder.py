@@ -1,4 +1,4 @@
-"""Ladder networks, dense and convolutional (SPEC §6.2).
+"""Ladder networks, dense and convolutional.
 
 Rasmus, Valpola, Honkala, Berglund & Raiko (2015), "Semi-Supervised Learning with Ladder Networks".
 One encoder runs twice on every batch with shared weights: a *clean* path and a *corrupted* path that
@@ -13,7 +13,7 @@ the semi-supervised gain comes from. Prediction uses the clean path with running
 Labels: ``y == -1`` marks an unlabeled sample (anything else must be a class ``0..K-1``); a batch
 without any label is trained on the denoising costs alone.
 
-The per-batch cost is one graph (`_LadderCost`) that follows the model's ``hybridize()``: small
+The per-batch cost is one graph that follows the model's ``hybridize()``: small
 ladders are dominated by MXNet's per-operator overhead, so hybridize the model before ``learn``.
 """
 from __future__ import annotations
@@ -28,7 +28,9 @@ from mxnet import gluon
 from ..context import CtxLike
 from ..interfaces import IteratableData
 from ..registry import register_model
+from ..gluon_internals import structural_params
 from .base import ObservableModel
+from .graphs import FunctionView, GraphCache
 from .convolution import transposed_convolution
 
 __all__ = ["LadderNetworks", "ConvolutionalLadderNetworks", "UNLABELED"]
@@ -81,40 +83,6 @@ def _combinator(F: Any, z_noisy: Any, u: Any, a: Any, rank: int) -> Any:
     mu = a1 * sig(a2 * u + a3) + a4 * u + a5
     v = a6 * sig(a7 * u + a8) + a9 * u + a10
     return (z_noisy - mu) * v + mu
-
-
-class _GraphHolder:
-    """Keeps the internal graphs out of Gluon's sight: they are no child blocks (their parameters
-    are the model's own, saved once)."""
-
-    def __init__(self, cost: gluon.HybridBlock, predictor: gluon.HybridBlock) -> None:
-        self.cost, self.predictor = cost, predictor
-
-
-class _LadderView(gluon.HybridBlock):
-    """A graph computing with (some of) the parameters of a ladder, shared, not copied."""
-
-    def __init__(self, ladder: "_Ladder", names: Sequence[str], prefix: str) -> None:
-        super().__init__(prefix=ladder.prefix + prefix)
-        object.__setattr__(self, "_ladder", ladder)  # not a child: no second copy of the parameters
-        for name in names:
-            param = ladder._reg_params[name]
-            setattr(self, name, param)
-            self.params.update({param.name: param})
-
-
-class _LadderCost(_LadderView):
-    """Per-sample ladder cost ``(N,)`` of a batch ``(x, y)`` as one graph."""
-
-    def hybrid_forward(self, F, x, y, **p):  # noqa: D102
-        return self._ladder._cost(F, x, y, p)
-
-
-class _LadderPredictor(_LadderView):
-    """The clean path alone (what ``export`` writes: the decoder is not needed to predict)."""
-
-    def hybrid_forward(self, F, x, **p):  # noqa: D102
-        return self._ladder._predict_graph(F, x, p)
 
 
 class _Ladder(ObservableModel):
@@ -173,9 +141,10 @@ class _Ladder(ObservableModel):
         for l in range(1, n_layers + 1):
             if l - 1 < self._lowest:  # decoder weight V_l feeds layer l - 1: unused below the lowest cost
                 getattr(self, f"v{l}").grad_req = "null"
-        names = list(self._reg_params)
-        encoder = [n for n in names if n[0] not in "afv"]  # not the combinators, fixed statistics, decoder
-        self._graphs = _GraphHolder(_LadderCost(self, names, "cost_"), _LadderPredictor(self, encoder, "clean_"))
+        # The cost and the clean predictor are graphs of their own over the model's parameters (kept
+        # out of its children, so its files hold each parameter once); they follow hybridize().
+        self._graphs = GraphCache()
+        self._graphs.active = False
 
     def _build_layers(self) -> None:
         raise NotImplementedError
@@ -268,13 +237,30 @@ class _Ladder(ObservableModel):
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
         """Hybridize prediction and the training cost graph alike."""
         super().hybridize(active, **kwargs)
-        self._graphs.cost.hybridize(active, **kwargs)
+        self._graphs.hybridize(active, **kwargs)
+
+    def _own_params(self, encoder_only: bool = False) -> Dict[str, gluon.Parameter]:
+        """The model's parameters by attribute name (the encoder's alone: not the combinators,
+        the fixed statistics or the decoder)."""
+        own = {name: p for name, p in structural_params(self).items() if "." not in name}
+        return {n: p for n, p in own.items() if not (encoder_only and n[0] in "afv")}
+
+    def _cost_graph(self) -> gluon.HybridBlock:
+        """Per-sample ladder cost ``(N,)`` of a batch ``(x, y)`` as one graph."""
+        return self._graphs.graph("cost", lambda: FunctionView(
+            self._own_params(), lambda F, inputs, p: self._cost(F, inputs[0], inputs[1], p), prefix=self.prefix + "cost_"))
+
+    def _predictor_graph(self) -> gluon.HybridBlock:
+        """The clean path alone (what ``export`` writes: the decoder is not needed to predict)."""
+        return self._graphs.graph("predictor", lambda: FunctionView(
+            self._own_params(encoder_only=True), lambda F, inputs, p: self._predict_graph(F, inputs[0], p),
+            prefix=self.prefix + "clean_"))
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> Tuple[str, str]:
         """Write ``path-symbol.json`` and ``path-%04d.params`` of the prediction graph (the clean
         encoder with running statistics; the decoder is left out). Load with
         ``gluon.SymbolBlock.imports(symbol_file, ["data"], params_file)``."""
-        predictor = self._graphs.predictor
+        predictor = self._predictor_graph()
         predictor.hybridize()
         predictor(self.example_input(1))
         predictor.export(path, epoch, remove_amp_cast=remove_amp_cast)
@@ -287,44 +273,35 @@ class _Ladder(ObservableModel):
 
     def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         """Per-sample ladder cost ``(N,)``; ``y`` holds classes or `UNLABELED` (``None``: all unlabeled)."""
-        return self._graphs.cost(x, self._labels(x, y))
+        return self._cost_graph()(x, self._labels(x, y))
 
-    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
+    def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, Any]:
         """Summed cross-entropy of the clean prediction over the labeled samples of a held-out batch
-        (unlabeled samples count 0)."""
+        (unlabeled samples count 0, the sum is averaged over all samples), and the correct
+        predictions with the number of labeled samples they are counted over (``test_accuracy`` is
+        over the labeled samples only)."""
         x = x.as_in_context(self.ctx[0])
         labels = self._labels(x, y)
         probs = self(x)
+        labeled = labels >= 0
         nll = -mx.nd.log(mx.nd.pick(probs, mx.nd.relu(labels), axis=-1) + 1e-12)
-        return ((labels >= 0) * nll).sum()
+        result: Dict[str, Any] = {"loss": (labeled * nll).sum()}
+        if y is not None:
+            result["accuracy"] = ((mx.nd.argmax(probs, axis=1) == labels).sum(), labeled.sum())
+        return result
 
-    def check_data(self, iteratable_data: IteratableData) -> None:
-        super().check_data(iteratable_data)
-        for name in ("y", "test_y"):
-            y = getattr(iteratable_data, name, None)
+    def check_data(self, data: IteratableData) -> None:
+        super().check_data(data)
+        for name, (_, y) in (("y", data.training_arrays()), ("test y", data.test_arrays())):
             if y is None:
                 continue
-            labels = y.asnumpy()
+            labels = np.asarray(y)
             if labels.ndim != 1:
                 raise ValueError(f"{name} must be class labels of shape (N,), got shape {labels.shape}")
             bad = ((labels != UNLABELED) & ((labels < 0) | (labels >= self.num_classes))) | (labels != np.round(labels))
             if bad.any():
                 raise ValueError(f"{name} holds labels outside 0..{self.num_classes - 1} and {UNLABELED} "
                                  f"(unlabeled), e.g. {labels[bad][0]:g}")
-
-    def epoch_metrics(self, iteratable_data: IteratableData) -> Dict[str, float]:
-        """Accuracy of the clean prediction on the labeled test samples (one host sync per epoch)."""
-        if getattr(iteratable_data, "test_y", None) is None:
-            return {}
-        correct, labeled = None, None
-        for x, y in iteratable_data.test_batches():
-            x, y = x.as_in_context(self.ctx[0]), y.as_in_context(self.ctx[0])
-            hits = (mx.nd.argmax(self(x), axis=1) == y).sum()
-            count = (y >= 0).sum()
-            correct = hits if correct is None else correct + hits
-            labeled = count if labeled is None else labeled + count
-        n = float(labeled.asscalar())
-        return {"test_accuracy": float(correct.asscalar()) / n} if n else {}
 
 
 def _labels_with_unlabeled(rng: np.random.RandomState, n: int, k: int) -> np.ndarray:
@@ -415,7 +392,6 @@ class LadderNetworks(_Ladder):
         self._unit_shapes = [(1, d) for d in dims]
         with self.name_scope():
             self._setup(num_classes, noise_std, denoising_weights)
-        self._finish_init()
 
     def _build_layers(self) -> None:
         for l in range(1, len(self.dims)):
@@ -502,7 +478,6 @@ class ConvolutionalLadderNetworks(_Ladder):
         self._unit_shapes = [(1, c, 1, 1) for c in chans] + [(1, int(num_classes))]
         with self.name_scope():
             self._setup(num_classes, noise_std, denoising_weights)
-        self._finish_init()
 
     def _build_layers(self) -> None:
         k, chans = self.kernel_size, self.channels

@@ -36,8 +36,9 @@ from ..interfaces import Batch, IteratableData, RegularizatableData
 from ..registry import register_model
 from ..training import StepSums, TaskProgress, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
-from .boltzmann import (GraphCache, ParameterView, PersistentChains, bernoulli, check_bernoulli_data, free_energy,
-                        hidden_pre, log_odds, sigmoid, visible_mean, visible_sample)
+from .boltzmann import (PersistentChains, bernoulli, check_bernoulli_data, free_energy, hidden_pre, log_odds,
+                        sigmoid, visible_mean, visible_sample)
+from .graphs import GraphCache, ParameterView
 from .partition import LogPartitionCache, ais_betas, cache_key, log_mean_exp, logsumexp_binary_states
 
 __all__ = ["RestrictedBoltzmannMachines", "VISIBLE_TYPES", "noise_counts"]

@@ -39,7 +39,8 @@ from ..context import CtxLike
 from ..interfaces import IteratableData
 from ..registry import register_model
 from .base import ObservableModel, momentum_optimizer_params
-from .boltzmann import FunctionView, GraphCache, bernoulli, check_bernoulli_data, hidden_pre, log_odds, sigmoid
+from .boltzmann import bernoulli, check_bernoulli_data, hidden_pre, log_odds, sigmoid
+from .graphs import FunctionView, GraphCache
 
 __all__ = ["RTRBM", "RNNRBM", "LSTMRTRBM"]
 
