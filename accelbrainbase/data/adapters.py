@@ -223,7 +223,39 @@ class DataIterData(IteratableData):
         return iter(()) if self.test_iter is None else self._batches(self.test_iter)
 
 
-class NoisyData(IteratableData):
+class _Wrapper(IteratableData):
+    """Another `IteratableData` seen through a change: every member passes through to ``data``
+    unless the subclass says otherwise."""
+
+    def __init__(self, data: IteratableData) -> None:
+        if not isinstance(data, IteratableData):
+            raise TypeError(f"data must be an IteratableData, got {type(data).__name__}")
+        self.data = data
+        self.epochs, self.batch_size = data.epochs, data.batch_size
+        self.num_parts, self.part_index = data.num_parts, data.part_index
+
+    @property
+    def iter_n(self) -> Optional[int]:
+        return self.data.iter_n
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        return self.data.sample_shape
+
+    def train_batches(self, epoch: int = 0) -> Iterator[Batch]:
+        return self.data.train_batches(epoch)
+
+    def test_batches(self) -> Iterator[Batch]:
+        return self.data.test_batches()
+
+    def training_arrays(self) -> Tuple[Any, Any]:
+        return self.data.training_arrays()
+
+    def test_arrays(self) -> Tuple[Any, Any]:
+        return self.data.test_arrays()
+
+
+class NoisyData(_Wrapper):
     """Any `IteratableData` with its inputs corrupted by a `NoiseableData` (see `apply_noise`):
     denoising without targets (noisy input, clean target, held-out batches too), augmentation with
     targets (training inputs only).
@@ -237,21 +269,10 @@ class NoisyData(IteratableData):
     """
 
     def __init__(self, data: IteratableData, noiseable_data: NoiseableData) -> None:
-        if not isinstance(data, IteratableData):
-            raise TypeError(f"data must be an IteratableData, got {type(data).__name__}")
+        super().__init__(data)
         if not isinstance(noiseable_data, NoiseableData):
             raise TypeError(f"noiseable_data must be a NoiseableData, got {type(noiseable_data).__name__}")
-        self.data, self.noiseable_data = data, noiseable_data
-        self.epochs, self.batch_size = data.epochs, data.batch_size
-        self.num_parts, self.part_index = data.num_parts, data.part_index
-
-    @property
-    def iter_n(self) -> Optional[int]:
-        return self.data.iter_n
-
-    @property
-    def sample_shape(self) -> Tuple[int, ...]:
-        return self.data.sample_shape
+        self.noiseable_data = noiseable_data
 
     def train_batches(self, epoch: int = 0) -> Iterator[Batch]:
         for x, y in self.data.train_batches(epoch):
@@ -261,17 +282,11 @@ class NoisyData(IteratableData):
         for x, y in self.data.test_batches():
             yield apply_noise(self.noiseable_data, x, y, training=False)
 
-    def training_arrays(self) -> Tuple[Any, Any]:
-        return self.data.training_arrays()
-
-    def test_arrays(self) -> Tuple[Any, Any]:
-        return self.data.test_arrays()
-
     def shard(self, num_parts: int, part_index: int) -> IteratableData:
         return NoisyData(self.data.shard(num_parts, part_index), self.noiseable_data)
 
 
-class ShardedData(IteratableData):
+class ShardedData(_Wrapper):
     """Part ``part_index`` of ``num_parts`` of an `IteratableData`, for data-parallel workers.
 
     Every training batch of ``B`` rows is cut into ``num_parts`` slices of ``B // num_parts`` rows
@@ -289,22 +304,14 @@ class ShardedData(IteratableData):
     """
 
     def __init__(self, data: IteratableData, num_parts: int, part_index: int) -> None:
+        super().__init__(data)
         num_parts = _positive(num_parts, "num_parts")
         if not isinstance(part_index, (int, np.integer)) or not 0 <= part_index < num_parts:
             raise ValueError(f"part_index must be within 0..{num_parts - 1}, got {part_index!r}")
         if data.num_parts != 1:
             raise ValueError(f"the data is already part {data.part_index} of {data.num_parts}")
-        self.data, self.num_parts, self.part_index = data, int(num_parts), int(part_index)
-        self.epochs = data.epochs
+        self.num_parts, self.part_index = int(num_parts), int(part_index)
         self.batch_size = None if data.batch_size is None else data.batch_size // self.num_parts
-
-    @property
-    def iter_n(self) -> Optional[int]:
-        return self.data.iter_n
-
-    @property
-    def sample_shape(self) -> Tuple[int, ...]:
-        return self.data.sample_shape
 
     def train_batches(self, epoch: int = 0) -> Iterator[Batch]:
         for x, y in self.data.train_batches(epoch):
@@ -313,15 +320,6 @@ class ShardedData(IteratableData):
                 continue
             begin, end = self.part_index * m, (self.part_index + 1) * m
             yield x[begin:end], None if y is None else y[begin:end]
-
-    def test_batches(self) -> Iterator[Batch]:
-        return self.data.test_batches()
-
-    def training_arrays(self) -> Tuple[Any, Any]:
-        return self.data.training_arrays()
-
-    def test_arrays(self) -> Tuple[Any, Any]:
-        return self.data.test_arrays()
 
 
 def _positive(value: Any, name: str) -> int:
@@ -424,30 +422,15 @@ def _loader_test(test_data: Any, batch_size: Optional[int]) -> Any:
     raise TypeError(f"test_data must be a DataLoader, a Dataset or arrays, got {type(test_data).__name__}")
 
 
-class _WithTest(IteratableData):
+class _WithTest(_Wrapper):
     """An iterator's training batches with held-out batches of another source."""
 
     def __init__(self, data: IteratableData, test: IteratableData) -> None:
-        self.data, self.test = data, test
-        self.epochs, self.batch_size = data.epochs, data.batch_size
-        self.num_parts, self.part_index = data.num_parts, data.part_index
-
-    @property
-    def iter_n(self) -> Optional[int]:
-        return self.data.iter_n
-
-    @property
-    def sample_shape(self) -> Tuple[int, ...]:
-        return self.data.sample_shape
-
-    def train_batches(self, epoch: int = 0) -> Iterator[Batch]:
-        return self.data.train_batches(epoch)
+        super().__init__(data)
+        self.test = test
 
     def test_batches(self) -> Iterator[Batch]:
         return self.test.test_batches()
-
-    def training_arrays(self) -> Tuple[Any, Any]:
-        return self.data.training_arrays()
 
     def test_arrays(self) -> Tuple[Any, Any]:
         return self.test.test_arrays()
