@@ -62,6 +62,13 @@ WORKER = textwrap.dedent("""
     rbm.save_parameters({out!r} + f"/rbm{{rank}}.params")
     np.save({out!r} + f"/rbm_history{{rank}}.npy", rbm.loss_arr)
 
+    # A controller: a trainer per player, each summing its gradients through the store.
+    from accelbrainbase.controllers import GANController
+    gan = GANController.for_vectors(64, noise_dim=8, hidden_dims=[32], seed=4)
+    gan.learn(ArrayIterator(x, batch_size=32, epochs=2, seed=6), kvstore="dist_sync", verbose=False)
+    gan.save_parameters({out!r} + f"/gan{{rank}}.params")
+    np.save({out!r} + f"/gan_history{{rank}}.npy", gan.loss_arr)
+
     # BatchNorm's running statistics (no gradient) are averaged over the workers every epoch.
     bn = NeuralNetworks(64, (16,), num_classes=10, batch_norm=True, seed=0)
     bn.learn(_iterator(x, y, BATCH), kvstore="dist_sync", verbose=False, epochs=1)
@@ -143,6 +150,13 @@ def test_two_workers_equal_one_process_with_the_global_batch(tmp_path):
     rbm_loss = np.load(tmp_path / "rbm_history0.npy")[:, 0]
     np.testing.assert_array_equal(rbm_loss, np.load(tmp_path / "rbm_history1.npy")[:, 0])
     assert rbm_loss[-1] < 0.8 * rbm_loss[0]
+    # the GAN's two trainers went through the store: identical players, one shared loss record
+    g0, g1 = _params(tmp_path / "gan0.params"), _params(tmp_path / "gan1.params")
+    for name in g0:
+        np.testing.assert_array_equal(g0[name], g1[name], err_msg=name)
+    gan_loss = np.load(tmp_path / "gan_history0.npy")
+    np.testing.assert_array_equal(gan_loss, np.load(tmp_path / "gan_history1.npy"))
+    assert np.isfinite(gan_loss[:, 0]).all()
     b0, b1 = _params(tmp_path / "bn0.params"), _params(tmp_path / "bn1.params")
     assert any("running_mean" in name for name in b0)
     for name in b0:
