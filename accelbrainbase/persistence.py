@@ -61,7 +61,16 @@ def encode_config(value: Any, name: str = "config") -> Any:
         return {str(k): encode_config(v, f"{name}.{k}") for k, v in value.items()}
     get_config = getattr(value, "get_config", None)
     if callable(get_config):
-        return {"__class__": class_path(type(value)), "config": encode_config(get_config(), name)}
+        try:
+            config = get_config()
+        except TypeError as err:
+            # A part's own get_config names its arguments from its class: name them from here.
+            message = str(err)
+            prefix = f"cannot save argument '{type(value).__name__}"
+            if message.startswith(prefix):
+                raise TypeError(message.replace(prefix, f"cannot save argument '{name}", 1)) from None
+            raise
+        return {"__class__": class_path(type(value)), "config": encode_config(config, name)}
     raise TypeError(
         f"cannot save argument {name!r}: a {type(value).__name__} has no get_config(), so a file could not "
         "rebuild it. Use save_parameters(path) and load_parameters(path) on an identically built model instead, "

@@ -3,7 +3,8 @@
 A model is a Gluon `HybridBlock` implementing `ObservableData`. This base class gives it, once for
 all: contexts and seeding, parameter initialization, optimizers, ``learn`` (through
 `training.fit`), batched ``inference`` that mirrors its input type, input checks, and persistence
-(``save``/``load`` with hyper-parameters, optimizer and extra state; ``export`` for deployment).
+(``save``/``load`` with hyper-parameters, optimizer and extra state; ``export`` and ``export_onnx``
+for deployment).
 
 **The training contract** - the one surface between a model and `training.fit`, `save`/`load`,
 checkpoints, resume and distributed training. Every hook has a default; a model overrides what is
@@ -343,15 +344,27 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         """
         return self._batched(self._predict, observed_arr, batch_size)
 
-    def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
+    def inference_graph(self, F: Any, x: Any, sample_shape: Optional[Tuple[int, ...]] = None) -> Any:
+        """What `inference` computes on a batch ``x`` ``(N, *input_shape)``, written with ``F``
+        (``mx.nd`` or ``mx.sym``): `inference` runs it on NDArrays, `export_onnx` builds the
+        exported graph from it on a symbol. Default: the forward pass ``self(x)``; a model whose
+        prediction is something else (a classifier's probabilities, a controller's generator)
+        overrides this, not `inference`.
+
+        ``sample_shape`` is given when the graph is built for inputs of that per-sample shape only
+        (an export to a format without symbolic loops): a model may then unroll a loop over it.
+        """
         return self(x)
+
+    def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
+        return self.inference_graph(mx.nd, x)
 
     # ------------------------------------------------------------------ state and persistence
     def get_config(self) -> Dict[str, Any]:
         """The hyper-parameters this model was built with (without ``ctx`` and ``initializer``), as
         JSON-ready values: parts appear as ``{"__class__", "config"}`` records. A part that cannot be
         described (a plain Gluon block without ``get_config``) raises ``TypeError`` saying what to do."""
-        return encode_config({k: v for k, v in self._init_args.items() if k not in _NOT_SAVED})
+        return encode_config({k: v for k, v in self._init_args.items() if k not in _NOT_SAVED}, type(self).__name__)
 
     def extra_state(self) -> Dict[str, np.ndarray]:
         """Fitted state that is not a parameter (persistent chains, an anomaly detector...), as
@@ -470,7 +483,10 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
             raise UntrustedClassError(f"{path}: {err}") from None
         if not (isinstance(model_cls, type) and issubclass(model_cls, cls)):
             raise TypeError(f"{path} holds a {record.get('class')}, not a {cls.__name__}")
-        config = decode_config(record.get("config", {}), custom_objects)
+        try:
+            config = decode_config(record.get("config", {}), custom_objects)
+        except UntrustedClassError as err:
+            raise UntrustedClassError(f"{path}: {err}") from None
         model = model_cls(**config, ctx=ctx)
         model.load_state_dict({"params": params, "optimizer": optimizer, "extra": extra,
                                "history": record.get("history")}, source=path)
@@ -493,3 +509,19 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         self(self.example_input(1))
         super().export(path, epoch, remove_amp_cast=remove_amp_cast)
         return f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
+
+    def export_onnx(self, path: str, example: Any = None, *, verify: bool = True) -> str:
+        """Write what `inference` computes (`inference_graph`) as an ONNX file, float32, with a
+        free batch axis (and the free axes of ``input_shape`` the graph allows), input ``"input"``
+        and output ``"output"``; returns ``path``. Run it with ONNX Runtime, without MXNet. See
+        `accelbrainbase.onnx.export_onnx` for ``example`` and ``verify``; needs the ``[onnx]``
+        extra. A graph ONNX cannot express raises ``NotImplementedError`` naming the operator.
+
+        Example:
+            >>> path = model.export_onnx("model.onnx")                                   # doctest: +SKIP
+            >>> session = onnxruntime.InferenceSession(path)                              # doctest: +SKIP
+            >>> session.run(["output"], {"input": x.astype(np.float32)})[0]              # doctest: +SKIP
+        """
+        from ..onnx import export_onnx
+
+        return export_onnx(self, path, example, verify=verify)
