@@ -340,3 +340,78 @@ def test_saving_loading_exporting(tmp_path, monkeypatch, binary_digits):
     assert (tmp_path / "rbm-symbol.json").is_file() and (tmp_path / "rbm-0000.params").is_file()
     deployed = mx.gluon.SymbolBlock.imports("rbm-symbol.json", ["data"], "rbm-0000.params", ctx=ctx)
     np.testing.assert_allclose(deployed(mx.nd.array(x_test, ctx=ctx)).asnumpy(), after, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------- Your own data and parts
+def test_your_own_data_and_parts(digit_split, tmp_path, monkeypatch):
+    from mxnet import gluon
+
+    from accelbrainbase.controllers import GANController
+    from accelbrainbase.data import NormalNoiseSampler
+    from accelbrainbase.models import AutoEncoder, DiscriminativeModel, GenerativeModel, NeuralNetworks
+
+    monkeypatch.chdir(tmp_path)
+    x_train, x_test, y_train, y_test = digit_split
+    y_train, y_test = y_train.astype(np.float32), y_test.astype(np.float32)
+    clf = NeuralNetworks(input_dim=64, hidden_dims=[128], num_classes=10, ctx=ctx)
+    ae = AutoEncoder(input_dim=64, hidden_dims=[32], tied_weights=True)
+
+    train = gluon.data.DataLoader(gluon.data.ArrayDataset(x_train, y_train), batch_size=64, shuffle=True)
+    test = gluon.data.DataLoader(gluon.data.ArrayDataset(x_test, y_test), batch_size=256)
+    clf.learn(train, test_data=test, epochs=3)                    # same history as with ArrayIterator
+    ae.learn(x_train, epochs=3, batch_size=32, test_size=0.2)     # arrays directly
+    assert clf.history.keys() == ["test_accuracy", "test_loss", "train_loss"]
+    assert clf.history["test_accuracy"][-1] > 0.8
+    assert ae.loss_arr.shape == (3, 2) and _finite(ae.loss_arr)
+
+    g = gluon.nn.HybridSequential(); g.add(gluon.nn.Dense(128, activation="relu"), gluon.nn.Dense(64))  # noqa: E702
+    d = gluon.nn.HybridSequential(); d.add(gluon.nn.Dense(128, activation="relu"), gluon.nn.Dense(1))   # noqa: E702
+    gan = GANController(GenerativeModel(g, NormalNoiseSampler(64, 16)), DiscriminativeModel(d), seed=0)
+    gan.learn(train, epochs=2)
+    gan.save_parameters("gan.params")                              # into an identically built controller
+    assert gan.loss_arr.shape == (2, 2) and _finite(gan.loss_arr[:, 0])
+    g2 = gluon.nn.HybridSequential(); g2.add(gluon.nn.Dense(128, activation="relu"), gluon.nn.Dense(64))  # noqa: E702
+    d2 = gluon.nn.HybridSequential(); d2.add(gluon.nn.Dense(128, activation="relu"), gluon.nn.Dense(1))   # noqa: E702
+    twin = GANController(GenerativeModel(g2, NormalNoiseSampler(64, 16)), DiscriminativeModel(d2), seed=1)
+    twin.learn(train, epochs=1)  # shapes resolved, then the saved weights replace its own
+    twin.load_parameters("gan.params")
+    z = mx.nd.random.normal(shape=(4, 16))
+    np.testing.assert_allclose(twin(z).asnumpy(), gan(z).asnumpy(), rtol=1e-6)
+
+
+def test_your_own_series_tools():
+    from accelbrainbase.data import sliding_windows
+    from accelbrainbase.models import EncoderDecoder
+
+    rng = np.random.RandomState(0)
+    series = (np.sin(np.arange(1200) / 6.0) + 0.05 * rng.randn(1200)).astype(np.float32)
+    normal_windows = sliding_windows(series[800:1100], seq_len=40, stride=1)
+    encdec = EncoderDecoder(input_dim=1, hidden_dim=16, attention=False, seed=0)
+
+    windows = sliding_windows(series[:800], seq_len=40, stride=1)  # (N, 40, F) from a (T,) or (T, F) series
+    encdec.learn(windows, epochs=2)
+    encdec.fit_anomaly_detector(normal_windows, false_alarm_rate=0.01)
+    step_scores = encdec.series_anomaly_score(series)              # (T,): one score per time step
+
+    assert windows.shape == (761, 40, 1)
+    assert step_scores.shape == series.shape and _finite(step_scores)
+
+
+# --------------------------------------------------------------------------- Training in steps
+def test_training_in_steps(digit_split, tmp_path, monkeypatch):
+    from accelbrainbase.models import AutoEncoder
+
+    monkeypatch.chdir(tmp_path)
+    x_train = digit_split[0]
+    it = ArrayIterator(x_train, batch_size=64, ctx=ctx, seed=0)
+    model = AutoEncoder(input_dim=64, hidden_dims=[32], seed=0)
+
+    model.learn(it, epochs=3)
+    model.learn(it, epochs=3)          # continues: model.history and loss_arr cover all 6 epochs
+    assert model.loss_arr.shape == (6, 2)
+    model.save("m.params")             # weights, hyper-parameters and optimizer state
+    model = AutoEncoder.load("m.params").learn(it, epochs=2)   # carries on where it stopped
+    assert model.loss_arr.shape == (8, 2)
+    model.learn(it, epochs=1, checkpoint_dir="ckpt/")
+    model = AutoEncoder.load("ckpt/")   # a checkpoint directory opens the same way
+    assert model.loss_arr.shape == (9, 2) and _finite(model.loss_arr[:, 0])
