@@ -7,12 +7,16 @@
   global-norm clipping, Adam), hybridized vs imperative, against `NumpyDQNStep`, the same update
   written in plain numpy float32;
 - the whole ``learn`` loop with the default (Stable-Baselines3 zoo) settings: environment steps/s
-  including its training phases.
+  including its training phases (without evaluations, ``eval_env=False``);
+- the README's recipe, ``DQNController.for_env(env, seed=s).learn(env, total_steps=50_000)`` with no
+  ``eval_env`` (``learn`` evaluates on its own copy of the environment and keeps the best networks),
+  seeds 0-4: the mean greedy return of the networks it ends with over 100 episodes of a fresh
+  CartPole-v1 seeded apart from the training evaluations, the step of the kept networks, the time.
 """
 from __future__ import annotations
 
 import time
-from typing import Callable, List
+from typing import Callable, List, Sequence
 
 import numpy as np
 
@@ -21,7 +25,7 @@ from .common import Table, fmt_rate, fmt_ratio, interleaved_best, peak_rss_mb
 #: position in ``python -m benchmarks`` (ascending).
 ORDER = 70
 
-__all__ = ["NAME", "run", "NumpyDQNStep"]
+__all__ = ["NAME", "run", "recipe", "NumpyDQNStep"]
 
 NAME = "dqn"
 
@@ -92,6 +96,42 @@ def _acting_rate(act: Callable[[np.ndarray], int], steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
+#: seed of the 100 final evaluation episodes: not the one ``learn`` evaluates with (derived from the
+#: controller's seed), so the kept networks are judged on episodes they were not selected on.
+FINAL_EVALUATION_SEED = 12345
+
+
+def recipe(seeds: Sequence[int] = (0, 1, 2, 3, 4), total_steps: int = 50_000, episodes: int = 100) -> Table:
+    """The README's recipe on CartPole-v1 for each seed: ``for_env(env, seed=s).learn(env,
+    total_steps)`` (defaults, no ``eval_env``), then ``evaluate`` on a fresh environment over
+    ``episodes`` episodes from ``FINAL_EVALUATION_SEED``."""
+    import gymnasium as gym
+
+    from accelbrainbase.controllers import DQNController
+
+    table = Table(f"DQN - the README recipe: `DQNController.for_env(env, seed=s).learn(env, "
+                  f"total_steps={total_steps:_})`, no eval_env; greedy return over {episodes} fresh CartPole-v1 "
+                  f"episodes (seeds {FINAL_EVALUATION_SEED}...)",
+                  ["seed", "mean return", "min return", "kept networks of step", "their evaluation",
+                   "final networks' evaluation", "learn wall s", "learn CPU s"])
+    means = []
+    for seed in seeds:
+        env = gym.make("CartPole-v1")
+        dqn = DQNController.for_env(env, seed=seed)
+        wall, cpu = time.perf_counter(), time.process_time()
+        dqn.learn(env, total_steps=total_steps, verbose=False)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        mean = dqn.evaluate(gym.make("CartPole-v1"), episodes=episodes, seed=FINAL_EVALUATION_SEED)
+        means.append(mean)
+        kept_step, kept_mean = dqn.best_evaluation
+        table.add(seed, f"{mean:.1f}", f"{dqn.last_evaluation.min():.0f}", f"{kept_step:,}", f"{kept_mean:.1f}",
+                  f"{dqn.evaluations[-1][1]:.1f}", f"{wall:.0f}", f"{cpu:.0f}")
+    table.notes.append(f"mean over the seeds {np.mean(means):.1f}, worst {min(means):.1f}; `learn` evaluates every "
+                       "1000 steps over 20 episodes (its defaults) on `gymnasium.make(env.spec)`; CPU s = all "
+                       "threads of the process")
+    return table
+
+
 def run(quick: bool = False) -> List[Table]:
     """Measure acting, gradient updates and the whole learning loop on CartPole-v1."""
     import gymnasium as gym
@@ -127,7 +167,7 @@ def run(quick: bool = False) -> List[Table]:
     for agent in (dqn, imperative):
         agent.exploration_initial_eps = agent.exploration_final_eps = 1.0
         agent.learning_starts = 10 ** 9
-        agent.learn(env, total_steps=300 if quick else 2000, verbose=False)
+        agent.learn(env, total_steps=300 if quick else 2000, eval_env=False, verbose=False)
     rng = np.random.RandomState(0)
     idx = dqn.replay_buffer.sample_indices((updates, dqn.batch_size), rng)
     packed = mx.nd.array(dqn.replay_buffer.packed(idx))
@@ -160,12 +200,13 @@ def run(quick: bool = False) -> List[Table]:
 
     loop_steps, settings = (600, dict(learning_starts=300, gradient_steps=8)) if quick else (6000, {})
     whole = Table(f"DQN - the whole `learn` loop ({loop_steps} CartPole steps; default settings: learning from "
-                  "step 1000, 128 updates every 256 steps)", ["variant", "env steps/s", "updates", "seconds"])
+                  "step 1000, 128 updates every 256 steps; no evaluations)", ["variant", "env steps/s", "updates", "seconds"])
     for name, hybridize in (("hybridized", True), ("imperative", False)):
         agent = DQNController.for_env(env, seed=0, hybridize=hybridize, **settings)
         start = time.perf_counter()
-        agent.learn(env, total_steps=loop_steps, verbose=False)
+        agent.learn(env, total_steps=loop_steps, eval_env=False, verbose=False)
         elapsed = time.perf_counter() - start
         whole.add(name, fmt_rate(loop_steps / elapsed), agent.num_updates, f"{elapsed:.1f}")
+    solved = recipe(seeds=(0,), total_steps=1500, episodes=10) if quick else recipe()
     whole.notes.append(f"peak RSS of the process after the DQN benchmarks: {peak_rss_mb():.0f} MiB")
-    return [acting, grads, whole]
+    return [acting, grads, whole, solved]

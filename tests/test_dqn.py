@@ -328,6 +328,32 @@ def test_learning_is_reproducible_and_records_episodes():
     assert dqn.num_updates == 5 * (300 // 10 - 1) and len(dqn.losses) == 300 // 10 - 1
 
 
+def test_without_an_eval_env_learn_evaluates_on_its_own_copy_of_the_environment():
+    """No eval_env: learn evaluates on a fresh CartPole-v1 of its own (gymnasium.make(env.spec)) -
+    the evaluations an explicit gym.make("CartPole-v1") gets, and the training not disturbed (the
+    same episodes and losses as without evaluation); eval_env=False: no evaluation at all. A
+    PolicySampler is deep-copied."""
+    runs = {}
+    for name, eval_env in (("own", None), ("given", gym.make("CartPole-v1")), ("off", False)):
+        dqn = _small(seed=2, target_update_interval=40)
+        dqn.learn(gym.make("CartPole-v1"), total_steps=600, eval_env=eval_env, eval_freq=200, eval_episodes=5,
+                  verbose=False)
+        runs[name] = dqn
+    own, given, off = runs["own"], runs["given"], runs["off"]
+    assert [step for step, _ in own.evaluations] == [200, 400, 600]
+    assert own.evaluations == given.evaluations and own.best_evaluation == given.best_evaluation
+    np.testing.assert_array_equal(own.history["eval_return"], [mean for _, mean in own.evaluations])
+    for key, value in _params(given.q_network).items():  # the same networks kept
+        np.testing.assert_array_equal(_params(own.q_network)[key], value)
+    assert off.evaluations == [] and off.best_evaluation is None and "eval_return" not in off.history.keys()
+    np.testing.assert_array_equal(own.episode_returns, off.episode_returns)
+    assert own.losses == off.losses and own.num_updates == off.num_updates
+    chain = ChainWalk(length=8, limit=30)
+    dqn = DQNController.for_env(chain, hidden_dims=[16], seed=0, learning_starts=20, train_freq=10, gradient_steps=2)
+    dqn.learn(chain, total_steps=200, eval_freq=100, eval_episodes=2, verbose=False)
+    assert [step for step, _ in dqn.evaluations] == [100, 200] and dqn.best_evaluation is not None
+
+
 @pytest.mark.slow
 def test_learn_keeps_the_networks_of_its_best_evaluation(tmp_path):
     runs = {}
@@ -421,13 +447,16 @@ def _assert_same_controllers(a, b):
     np.testing.assert_array_equal(a.rng.get_state()[1], b.rng.get_state()[1])
 
 
-def test_a_resumed_run_equals_the_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("own_eval_env", [False, True], ids=["eval_env", "its-own-eval-env"])
+def test_a_resumed_run_equals_the_uninterrupted_run(tmp_path, own_eval_env):
     """Checkpoints after every epoch of eval_freq steps (CartPole: the crash is mid-episode), a crash
     after epoch 2, a fresh controller resumed from the directory: the uninterrupted run bit for bit,
-    evaluations and the networks kept by keep_best included."""
+    evaluations and the networks kept by keep_best included - with an eval_env, and with the
+    evaluation environment learn makes itself (made anew by the resumed call)."""
     def run(**kwargs):
         dqn = _small(seed=3, target_update_interval=40)
-        dqn.learn(gym.make("CartPole-v1"), total_steps=400, eval_env=gym.make("CartPole-v1"), eval_freq=100,
+        eval_env = None if own_eval_env else gym.make("CartPole-v1")
+        dqn.learn(gym.make("CartPole-v1"), total_steps=400, eval_env=eval_env, eval_freq=100,
                   eval_episodes=3, verbose=False, **kwargs)
         return dqn
 
@@ -494,8 +523,33 @@ def test_bad_settings_and_environments_are_refused():
         dqn.learn(ChainWalk(), total_steps=10, verbose=False)
     with pytest.raises(TypeError, match="discrete"):
         DQNController.for_env(gym.make("Pendulum-v1"))
-    with pytest.raises(ValueError, match="eval_env"):
-        dqn.learn(gym.make("CartPole-v1"), total_steps=10, stop_return=100, verbose=False)
+    with pytest.raises(ValueError, match="eval_env=False"):
+        dqn.learn(gym.make("CartPole-v1"), total_steps=10, stop_return=100, eval_env=False, verbose=False)
+    with pytest.raises(ValueError, match="eval_env=True"):
+        dqn.learn(gym.make("CartPole-v1"), total_steps=10, eval_env=True, verbose=False)
+    with pytest.raises(TypeError, match="cannot make one of this _Uncopyable.*pass eval_env="):
+        dqn.learn(_Uncopyable(), total_steps=10, verbose=False)
+    dqn.learn(_Uncopyable(), total_steps=10, eval_env=False, verbose=False)  # as asked: no evaluation
+    assert dqn.num_timesteps == 10 and dqn.evaluations == []
+
+
+class _Uncopyable:
+    """A gymnasium-style environment built by hand (no spec) that cannot be deep-copied."""
+
+    def __init__(self):
+        import threading
+
+        from gymnasium.envs.classic_control import CartPoleEnv
+
+        self.env = CartPoleEnv()
+        self.action_space, self.observation_space = self.env.action_space, self.env.observation_space
+        self.lock = threading.Lock()
+
+    def reset(self, seed=None):
+        return self.env.reset(seed=seed)
+
+    def step(self, action):
+        return self.env.step(action)
 
 
 def test_divergence_is_reported():
@@ -508,12 +562,13 @@ def test_divergence_is_reported():
 # ---------------------------------------------------------------------- acceptance
 @pytest.fixture(scope="module")
 def cartpole_agent():
-    """The acceptance run: for_env defaults, seed 0, at most 50 000 environment steps."""
+    """The acceptance run, the README's recipe: for_env defaults, seed 0, ``learn(env,
+    total_steps=50_000)`` with no eval_env (learn evaluates on its own copy of the environment and
+    keeps the networks of its best evaluation)."""
     env = gym.make("CartPole-v1")
     dqn = DQNController.for_env(env, seed=0)
     start, cpu_start = time.perf_counter(), time.process_time()
-    dqn.learn(env, total_steps=50_000, eval_env=gym.make("CartPole-v1"), eval_freq=1000, eval_episodes=20,
-              stop_return=500, verbose=False)
+    dqn.learn(env, total_steps=50_000, verbose=False)
     dqn.learn_seconds = time.perf_counter() - start
     # CPU time of this process, all its threads: the wall time on an idle machine is at most about
     # this, while the wall time on a machine shared with other jobs says little about the code.
@@ -542,12 +597,21 @@ def test_a_dqn_with_a_plain_gluon_q_block_learns_cartpole():
 
 @pytest.mark.slow
 def test_dqn_solves_cartpole_within_50k_steps(cartpole_agent):
+    """The recipe ends with a good policy without an eval_env: >= 475 over 100 fresh episodes seeded
+    apart from the training evaluations (seeds 0-4: `python -m benchmarks dqn`)."""
     dqn = cartpole_agent
-    assert dqn.num_timesteps <= 50_000
+    assert dqn.num_timesteps == 50_000
+    # Evaluated every 1000 steps (the default) on an environment like gym.make("CartPole-v1"):
+    # re-evaluating the kept networks there gives the evaluation they were kept for.
+    assert [step for step, _ in dqn.evaluations] == list(range(1000, 50_001, 1000))
+    kept_step, kept_mean = dqn.best_evaluation
+    assert kept_mean == max(mean for _, mean in dqn.evaluations)
+    assert dqn.evaluate(gym.make("CartPole-v1"), episodes=20) == kept_mean
     start = time.perf_counter()
     mean_return = dqn.evaluate(gym.make("CartPole-v1"), episodes=100, seed=12345)
     print(f"\nCartPole-v1: mean greedy return {mean_return:.1f} over 100 episodes (min "
-          f"{dqn.last_evaluation.min():.0f}) after {dqn.num_timesteps} steps, {dqn.num_updates} updates; "
+          f"{dqn.last_evaluation.min():.0f}) with the networks of step {kept_step} (the last ones: "
+          f"{dqn.evaluations[-1][1]:.1f} over 20 episodes), {dqn.num_updates} updates; "
           f"learn {dqn.learn_seconds:.0f} s wall, {dqn.learn_cpu_seconds:.0f} s CPU; "
           f"evaluation {time.perf_counter() - start:.1f} s")
     assert len(dqn.last_evaluation) == 100
