@@ -24,7 +24,7 @@ __all__ = ["ModelEntry", "CONTRACT_CHECKS", "register_model", "not_registered", 
            "model_entry", "learn_on_arrays"]
 
 #: The checks of the contract suite (``tests/test_contract.py``) a model may opt out of.
-CONTRACT_CHECKS = ("output_shapes", "hybridize", "save_load", "export", "learning", "same_seed", "contexts",
+CONTRACT_CHECKS = ("output_shapes", "hybridize", "save_load", "export", "onnx", "learning", "same_seed", "contexts",
                    "resume", "reload", "user_parts", "gpu")
 
 # An example factory returns (constructor kwargs, x, y) of a small instance; the contract suite
@@ -116,7 +116,7 @@ def not_registered(reason: str) -> Callable[[type], type]:
 
 def _ensure_loaded() -> None:
     # Models register themselves on import; importing the subpackages fills the registry.
-    import accelbrainbase.controllers  # noqa: F401
+    import accelbrainbase.controllers
     import accelbrainbase.models  # noqa: F401
 
 

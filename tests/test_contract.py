@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import os
 import pathlib
+import re
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -162,6 +166,74 @@ def test_export_gives_the_same_outputs(name, tmp_path):
     # The exported graph runs in another executor (operator fusion, oneDNN kernels may differ):
     # the tolerance of the hybridized-vs-imperative check.
     np.testing.assert_allclose(out.asnumpy(), _out(model, x)[0], rtol=1e-4, atol=1e-5)
+
+
+def _randomize_running_statistics(model, seed=1):
+    """Batch-normalization statistics away from their initial (0, 1), so that an export that
+    ignored them would show."""
+    rng = np.random.RandomState(seed)
+    for param in model.collect_params().values():
+        if re.search(r"running_(mean|var)\d*$", param.name):
+            shape = param.shape
+            value = rng.uniform(0.5, 1.5, shape) if param.name.rstrip("0123456789").endswith("var") \
+                else rng.normal(0.0, 0.1, shape)
+            param.set_data(mx.nd.array(value))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_onnx_export_equals_inference(name, tmp_path):
+    """ONNX Runtime runs the exported file to ``model.inference``'s outputs, for two batch sizes
+    and, on every axis the file leaves free, another size."""
+    ort = pytest.importorskip("onnxruntime")
+    _, model, x, _ = _build(name, "onnx")
+    _randomize_running_statistics(model)
+    x = np.asarray(x, dtype=np.float32)
+    path = model.export_onnx(str(tmp_path / "model.onnx"), example=x[:2], verify=False)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (source,), (sink,) = session.get_inputs(), session.get_outputs()
+    assert (source.name, sink.name, source.type, source.shape[0]) == ("input", "output", "tensor(float)", "batch")
+    batches = [x, x[:1]]
+    # Every other free axis (a sequence's length, an image's sides): the samples repeated along it.
+    batches += [np.concatenate([x[:3], x[:3]], axis=axis) for axis, size in enumerate(source.shape) if axis
+                and isinstance(size, str)]
+    for batch in batches:
+        got = session.run(["output"], {"input": batch})[0]
+        np.testing.assert_allclose(got, model.inference(batch), rtol=1e-4, atol=1e-5, err_msg=str(batch.shape))
+
+
+_RUN_WITHOUT_MXNET = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+cases = json.load(open(sys.argv[1]))
+for case in cases:
+    session = ort.InferenceSession(case["model"], providers=["CPUExecutionProvider"])
+    got = session.run(["output"], {"input": np.load(case["x"])})[0]
+    np.testing.assert_allclose(got, np.load(case["expected"]), rtol=1e-4, atol=1e-5, err_msg=case["model"])
+assert "mxnet" not in sys.modules and "accelbrainbase" not in sys.modules, sorted(sys.modules)
+print("ran", len(cases))
+"""
+
+
+def test_an_exported_model_runs_in_a_process_without_mxnet(tmp_path):
+    """Exported files run in a fresh interpreter that imports only onnxruntime and numpy."""
+    pytest.importorskip("onnxruntime")
+    names = [name for name in MODELS if "onnx" not in model_entry(name).opt_outs][::8]
+    cases = []
+    for name in names:
+        _, model, x, _ = _build(name, "onnx")
+        x = np.asarray(x, dtype=np.float32)[:5]
+        files = {key: str(tmp_path / f"{name}.{key}") for key in ("model", "x", "expected")}
+        model.export_onnx(files["model"], example=x[:2], verify=False)
+        np.save(files["x"] + ".npy", x)
+        np.save(files["expected"] + ".npy", model.inference(x))
+        cases.append({"model": files["model"], "x": files["x"] + ".npy", "expected": files["expected"] + ".npy"})
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    # -I: no user site, no PYTHONPATH, no current directory on sys.path (the package cannot sneak in).
+    done = subprocess.run([sys.executable, "-I", "-c", _RUN_WITHOUT_MXNET, str(tmp_path / "cases.json")],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"ran {len(cases)}"
 
 
 @pytest.mark.parametrize("name", MODELS)

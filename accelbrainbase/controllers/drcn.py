@@ -78,8 +78,8 @@ class _SharedEncoderAdaptation(ControllerModel):
     # ------------------------------------------------------------------ data
     def _check_images(self, shape: Tuple[int, ...], name: str) -> None:
         check_feature_shape(tuple(shape), self.input_shape, name)
-        if hasattr(self.autoencoder, "_check_spatial"):
-            self.autoencoder._check_spatial(tuple(shape), name)
+        if isinstance(self.autoencoder, ConvolutionalAutoEncoder):
+            self.autoencoder.check_part_image_size(tuple(shape), name)
         features = self.autoencoder.encoder(mx.nd.zeros((1,) + tuple(shape), ctx=self.ctx[0]))
         size, expected = int(np.prod(features.shape[1:])), self.classifier.input_shape[0]
         if size != expected:
@@ -92,8 +92,8 @@ class _SharedEncoderAdaptation(ControllerModel):
         self._check_images(iteratable_data.sample_shape, "x (source images)")
         _, y = iteratable_data.training_arrays()
         if y is None:
-            raise ValueError(f"{type(self).__name__} learns the classifier from labeled source data: the source iterator "
-                             f"has no y (the unlabeled target data goes to learn(source, target_data))")
+            raise ValueError(f"{type(self).__name__} learns the classifier from labeled source data: the source "
+                             f"iterator has no y (the unlabeled target data goes to learn(source, target_data))")
         check_labels(y, self.num_classes, "y")
         check_labels(iteratable_data.test_arrays()[1], self.num_classes, "test y")
 
@@ -170,7 +170,7 @@ class _SharedEncoderAdaptation(ControllerModel):
                 "accuracy": (mx.nd.argmax(logits, axis=1) == y.reshape((-1,))).sum()}
 
     # ------------------------------------------------------------------ inference
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         return self.classifier(self.autoencoder.encoder(x))
 
     def _as_input(self, observed_arr: Any, name: str = "observed_arr") -> mx.nd.NDArray:
@@ -178,8 +178,9 @@ class _SharedEncoderAdaptation(ControllerModel):
         self._check_images(tuple(x.shape[1:]), name)
         return x
 
-    def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
-        return mx.nd.softmax(self(x))
+    def inference_graph(self, F: Any, x: Any, sample_shape: Optional[Tuple[int, ...]] = None) -> Any:
+        """Class probabilities of the classifier on the shared encoder's features."""
+        return F.softmax(self(x))
 
     def _feature_size(self, shape: Tuple[int, ...]) -> int:
         return int(np.prod(self.autoencoder.encoder(mx.nd.zeros((1,) + shape, ctx=self.ctx[0])).shape[1:]))

@@ -32,10 +32,20 @@ from ..checks import check_feature_shape, check_labels
 from ..context import CtxLike
 from ..data.samplers import ConditionSampler, DeviceSampler, NormalNoiseSampler, draw_rows
 from ..interfaces import IteratableData, SamplableData
-from ..losses import (DiscriminatorLoss, EBGANDiscriminatorLoss, EBGANGeneratorLoss, FeatureMatchingLoss,
-                      GeneratorLoss, L2NormLoss)
-from ..models.adversarial import (DiscriminativeModel, EBDiscriminativeModel, GenerativeModel,
-                                  adversarial_optimizer_params)
+from ..losses import (
+    DiscriminatorLoss,
+    EBGANDiscriminatorLoss,
+    EBGANGeneratorLoss,
+    FeatureMatchingLoss,
+    GeneratorLoss,
+    L2NormLoss,
+)
+from ..models.adversarial import (
+    DiscriminativeModel,
+    EBDiscriminativeModel,
+    GenerativeModel,
+    adversarial_optimizer_params,
+)
 from ..models.base import ObservableModel
 from ..models.dense import AutoEncoder, NeuralNetworks
 from ..registry import not_registered, register_model
@@ -292,11 +302,12 @@ class GANController(_AdversarialController):
                                                       fake_in).sum()}
 
     # ------------------------------------------------------------------ generation
-    def hybrid_forward(self, F, z):  # noqa: D102
+    def hybrid_forward(self, F, z):
         return self.generative_model(z)
 
-    def _predict(self, z: mx.nd.NDArray) -> mx.nd.NDArray:
-        # The generator's own graph: the controller's would carry the idle discriminator along.
+    def inference_graph(self, F: Any, z: Any, sample_shape: Optional[Tuple[int, ...]] = None) -> Any:
+        """Samples of the generator from noise ``z``. The generator's own graph: the controller's
+        would carry the idle discriminator along."""
         return self.generative_model(z)
 
     def generate(self, n: int, batch_size: int = 1024) -> np.ndarray:
@@ -347,8 +358,8 @@ class ConditionalGANController(GANController):
         generative_model: a `GenerativeModel` with ``condition_dim = num_classes``.
         discriminative_model: a `DiscriminativeModel` taking ``data_dim + num_classes`` inputs.
         condition_sampler: a `ConditionSampler` (``one_hot=True``) of the ``num_classes`` classes.
-        k, feature_matching_weight, ctx, seed, initializer, optimizer, learning_rate,
-            optimizer_params: see `GANController`.
+        k, feature_matching_weight, ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see
+            `GANController`.
 
     Shapes:
         real data ``(N, data_dim)`` with labels ``(N,)``; ``self(zc)`` with ``zc = [z, one_hot(c)]``;
@@ -520,7 +531,7 @@ class EBGANController(GANController):
         self.generator_loss = EBGANGeneratorLoss(self.pull_away_weight)
 
     @classmethod
-    def for_vectors(  # type: ignore[override]
+    def for_vectors(
         cls,
         data_dim: int,
         noise_dim: int = 16,
@@ -751,11 +762,12 @@ class AAEController(_AdversarialController):
         return {"loss": self._reconstruction(x, target).sum()}
 
     # ------------------------------------------------------------------ inference
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         return F.reshape_like(self.decoder(self.encoder(x)), x)
 
-    def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
-        return self.decoder(self.encoder(x)).reshape(x.shape)
+    def inference_graph(self, F: Any, x: Any, sample_shape: Optional[Tuple[int, ...]] = None) -> Any:
+        """Reconstructions of ``x``: the decoder applied to the encoder's codes, in ``x``'s shape."""
+        return F.reshape_like(self.decoder(self.encoder(x)), x)
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Codes of ``observed_arr`` ``(N, code_dim)``."""

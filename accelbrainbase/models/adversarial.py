@@ -202,7 +202,7 @@ class GenerativeModel(_Player):
                              f"features and the conditions {self.condition_dim}")
         return declared if declared is not None else from_noise
 
-    def hybrid_forward(self, F, z):  # noqa: D102
+    def hybrid_forward(self, F, z):
         out = self.model(z)
         return out if self.output_activation == "identity" else F.Activation(out, act_type=self.output_activation)
 
@@ -304,7 +304,7 @@ class DiscriminativeModel(_Player):
         with self.name_scope():
             self.loss = BinaryCrossEntropyLoss()
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         return F.reshape(self.model(x), (-1,))
 
     def features(self, x: Any) -> Any:
@@ -336,8 +336,9 @@ class DiscriminativeModel(_Player):
                 raise ValueError(f"{name} must hold targets in [0, 1] (1 = real), got "
                                  f"min {y.min():g}, max {y.max():g}")
 
-    def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
-        return mx.nd.sigmoid(self(x))
+    def inference_graph(self, F: Any, x: Any, sample_shape: Optional[Tuple[int, ...]] = None) -> Any:
+        """The probability that ``x`` is real: the sigmoid of the logit."""
+        return F.sigmoid(self(x))
 
 
 def _example_eb_discriminator(rng: np.random.RandomState):
@@ -419,7 +420,7 @@ class EBDiscriminativeModel(_Player):
         """The wrapped auto-encoder's decoder."""
         return self.model[1] if self._pair else self.model.decoder
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         return self.energy_and_codes(F, x)[0]
 
     def energy_and_codes(self, F: Any, x: Any) -> Tuple[Any, Any]:

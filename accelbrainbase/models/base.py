@@ -48,11 +48,26 @@ from ..checks import check_array, check_feature_shape
 from ..context import CtxLike, as_ctx_list, derive_seed, seed_everything
 from ..gluon_internals import has_deferred_shape, is_initialized, structural_params
 from ..interfaces import Batch, IteratableData, ObservableData, RegularizatableData
-from ..persistence import (UntrustedClassError, class_path, decode_config, encode_config, read_model_file,
-                           resolve_class, write_model_file)
+from ..persistence import (
+    UntrustedClassError,
+    class_path,
+    decode_config,
+    encode_config,
+    read_model_file,
+    resolve_class,
+    write_model_file,
+)
 from ..registry import not_registered
-from ..training import (History, StepSums, fit, gradient_step, load_optimizer_state_bytes, optimizer_state_bytes,
-                        read_checkpoint, sum_on)
+from ..training import (
+    History,
+    StepSums,
+    fit,
+    gradient_step,
+    load_optimizer_state_bytes,
+    optimizer_state_bytes,
+    read_checkpoint,
+    sum_on,
+)
 
 __all__ = ["ObservableModel", "momentum_optimizer_params", "schedule_from"]
 
@@ -250,7 +265,8 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         return owner.optimizer, dict(owner.optimizer_params, learning_rate=owner.learning_rate)
 
     def make_trainer(self, params: Optional[Mapping[str, gluon.Parameter]] = None,
-                     lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None, settings_of: Any = None) -> gluon.Trainer:
+                     lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None,
+                     settings_of: Any = None) -> gluon.Trainer:
         """A ``gluon.Trainer`` over ``params`` (default: all of this model's) with the optimizer
         settings of ``settings_of`` (see `optimizer_settings`)."""
         optimizer, options = self.optimizer_settings(settings_of)
@@ -268,7 +284,8 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         # update_on_kvstore=False lets the loop all-reduce, clip, then update on every device.
         return gluon.Trainer(ordered, optimizer, options, update_on_kvstore=False)
 
-    def configure_trainers(self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None) -> Dict[str, gluon.Trainer]:
+    def configure_trainers(self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None
+                           ) -> Dict[str, gluon.Trainer]:
         """The trainers this model owns, by name (default: ``{"model": one over every parameter}``)."""
         return {"model": self.make_trainer(lr_scheduler=lr_scheduler)}
 

@@ -1,7 +1,7 @@
 """Dense models: the multi-layer perceptron and the (tied, denoising, sparse) auto-encoder."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -116,7 +116,7 @@ class NeuralNetworks(ObservableModel):
             self.output = nn.Dense(num_classes or output_dim, in_units=dims[-1])
             self.loss = CrossEntropyLoss() if num_classes else L2NormLoss()
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         return self.output(self.hidden(x))
 
     def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
@@ -124,9 +124,10 @@ class NeuralNetworks(ObservableModel):
             raise ValueError("NeuralNetworks needs targets: give y to the iterator")
         return self.loss(self(x), y)
 
-    def _predict(self, x: mx.nd.NDArray) -> mx.nd.NDArray:
+    def inference_graph(self, F: Any, x: Any, sample_shape: Optional[Tuple[int, ...]] = None) -> Any:
+        """Class probabilities (softmax of the logits) for a classifier, the outputs for a regressor."""
         out = self(x)
-        return mx.nd.softmax(out) if self.num_classes else out
+        return F.softmax(out) if self.num_classes else out
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Activations of the last hidden layer, ``(N, hidden_dims[-1])``."""
@@ -169,7 +170,7 @@ class DenseEncoder(gluon.HybridBlock):
             setattr(self, f"l{i}_weight", self.params.get(f"l{i}_weight", shape=(n_out, n_in)))
             setattr(self, f"l{i}_bias", self.params.get(f"l{i}_bias", shape=(n_out,), init=mx.init.Zero()))
 
-    def hybrid_forward(self, F, x, **p):  # noqa: D102
+    def hybrid_forward(self, F, x, **p):
         h = F.flatten(x)
         for i, n_out in enumerate(self.dims[1:]):
             h = _activate(F, F.FullyConnected(h, p[f"l{i}_weight"], p[f"l{i}_bias"], num_hidden=n_out),
@@ -200,7 +201,7 @@ class DenseDecoder(gluon.HybridBlock):
                 setattr(self, f"l{i}_weight", self.params.get(f"l{i}_weight", shape=(n_out, n_in)))
             setattr(self, f"l{i}_bias", self.params.get(f"l{i}_bias", shape=(n_out,), init=mx.init.Zero()))
 
-    def hybrid_forward(self, F, h, **p):  # noqa: D102
+    def hybrid_forward(self, F, h, **p):
         for i in reversed(range(len(self.dims) - 1)):
             weight = F.transpose(p[f"tied{i}_weight"]) if self.tied else p[f"l{i}_weight"]
             h = F.FullyConnected(h, weight, p[f"l{i}_bias"], num_hidden=self.dims[i])
@@ -297,7 +298,7 @@ class AutoEncoder(ObservableModel):
                                         tied_to=self.encoder if tied_weights else None)
             self.loss = L2NormLoss()
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         return F.reshape_like(self.decoder(self.encoder(x)), x)
 
     def check_data(self, data: IteratableData) -> None:
