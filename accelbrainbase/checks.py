@@ -100,7 +100,8 @@ def check_labels(labels: Optional[np.ndarray], num_classes: int, name: str = "y"
     if labels.ndim != 1:
         raise ValueError(f"{name} must be class labels of shape (N,), got shape {labels.shape}")
     if labels.min() < 0 or labels.max() >= num_classes or (labels != np.round(labels)).any():
-        raise ValueError(f"{name} holds labels outside 0..{num_classes - 1} (min {labels.min():g}, max {labels.max():g})")
+        raise ValueError(f"{name} holds labels outside 0..{num_classes - 1} "
+                         f"(min {labels.min():g}, max {labels.max():g})")
 
 
 def check_unit_range(values: Optional[np.ndarray], name: str, why: str) -> None:
@@ -112,7 +113,8 @@ def check_unit_range(values: Optional[np.ndarray], name: str, why: str) -> None:
         >>> check_unit_range(np.array([0.0, 255.0]), "x", "Bernoulli visible units")
         Traceback (most recent call last):
         ...
-        ValueError: x holds values in [0, 255] but [0, 1] is expected for Bernoulli visible units: scale it (e.g. x / x.max()) or binarize it
+        ValueError: x holds values in [0, 255] but [0, 1] is expected for Bernoulli visible units:
+        scale it (e.g. x / x.max()) or binarize it
     """
     if values is None:
         return

@@ -10,7 +10,7 @@ decisions; only worker 0 logs and writes checkpoints.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -126,7 +126,8 @@ def shard_for_worker(data: IteratableData, kv: Any) -> IteratableData:
     if (data.num_parts, data.part_index) == (parts, index):
         return data
     if data.num_parts != 1:
-        raise ValueError(f"the data is part {data.part_index} of {data.num_parts}, but this is worker {index} of {parts}")
+        raise ValueError(f"the data is part {data.part_index} of {data.num_parts}, "
+                         f"but this is worker {index} of {parts}")
     return data.shard(parts, index)
 
 

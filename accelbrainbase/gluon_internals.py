@@ -45,7 +45,7 @@ def child_blocks(block: gluon.Block) -> Iterator[gluon.Block]:
     return iter(block._children.values())
 
 
-def optimizer_of(trainer: gluon.Trainer) -> "object":
+def optimizer_of(trainer: gluon.Trainer) -> Any:
     """The ``mx.optimizer.Optimizer`` inside a ``gluon.Trainer``: its update counters tell how
     many steps were taken (checked by tests of resumed runs)."""
     return trainer._optimizer

@@ -14,7 +14,7 @@ are, spelling included.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as _np
 
@@ -174,8 +174,8 @@ class IteratableData(ABC):
         tests = list(self.test_batches())
         for epoch in range(int(self.epochs)):
             for i, (x, y) in enumerate(self.train_batches(epoch)):
-                test = tests[i % len(tests)] if tests else (None, None)
-                yield (x, y) + tuple(test)
+                test_x, test_y = tests[i % len(tests)] if tests else (None, None)
+                yield x, y, test_x, test_y
 
     def generate_inferenced_samples(self) -> Iterator[Tuple[Any, Any, Any, Any]]:
         """Yield ``(x, y, x, y)`` over the held-out data (the training data when there is none)."""
@@ -185,7 +185,8 @@ class IteratableData(ABC):
 
 
 def _concatenate(batches: Iterable[Batch]) -> Tuple[Any, Any]:
-    xs, ys = [], []
+    xs: List[Any] = []
+    ys: List[Any] = []
     for x, y in batches:
         xs.append(x.asnumpy() if hasattr(x, "asnumpy") else x)
         ys.append(None if y is None else (y.asnumpy() if hasattr(y, "asnumpy") else y))
@@ -218,9 +219,9 @@ class ObservableData(ABC):
     """
 
     @abstractmethod
-    def learn(self, iteratable_data: Any, **kwargs: Any) -> "ObservableData":
-        """Train on ``iteratable_data`` (an `IteratableData`, or anything `data.as_iteratable`
-        accepts) and return ``self``."""
+    def learn(self, data: Any, **kwargs: Any) -> "ObservableData":
+        """Train on ``data`` (an `IteratableData`, or anything `data.as_iteratable` accepts) and
+        return ``self``."""
 
     @abstractmethod
     def inference(self, observed_arr: Any) -> Any:

@@ -5,7 +5,7 @@ one-element NDArray.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import mxnet as mx
 from mxnet import gluon
@@ -16,6 +16,9 @@ __all__ = ["L2NormLoss", "CrossEntropyLoss", "BinaryCrossEntropyLoss", "pull_awa
 
 
 class _Computable(ComputableLoss):
+    # Mixed into gluon.loss.Loss blocks, which are callable (declared only: Gluon's __call__ runs).
+    __call__: Callable[..., mx.nd.NDArray]
+
     def compute(self, pred_arr: Any, real_arr: Any) -> mx.nd.NDArray:
         return self(pred_arr, real_arr).mean()
 
@@ -35,7 +38,7 @@ class L2NormLoss(_Computable, gluon.loss.Loss):
     def __init__(self, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
 
-    def hybrid_forward(self, F, pred, label, sample_weight=None):  # noqa: D102
+    def hybrid_forward(self, F, pred, label, sample_weight=None):
         loss = F.square(pred - label)
         loss = gluon.loss._apply_weighting(F, loss, self._weight, sample_weight)
         return F.mean(loss, axis=self._batch_axis, exclude=True)
@@ -65,7 +68,7 @@ class BinaryCrossEntropyLoss(_Computable, gluon.loss.SigmoidBinaryCrossEntropyLo
 
 def pull_away_term(F: Any, codes: Any, eps: float = 1e-8) -> Any:
     """The pull-away term of Zhao, Mathieu & LeCun 2016 (EBGAN): mean squared cosine similarity
-    between the codes of different samples of a batch,
+    between the codes of different samples of a batch::
 
         PT(S) = 1 / (N (N - 1)) * sum_{i != j} (s_i . s_j / (|s_i| |s_j|))^2.
 
@@ -126,7 +129,7 @@ class DiscriminatorLoss(_Computable, gluon.loss.Loss):
     def __init__(self, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
 
-    def hybrid_forward(self, F, true_logits, fake_logits):  # noqa: D102
+    def hybrid_forward(self, F, true_logits, fake_logits):
         loss = F.Activation(-true_logits, act_type="softrelu") + F.Activation(fake_logits, act_type="softrelu")
         loss = gluon.loss._apply_weighting(F, loss, self._weight, None)
         return F.mean(loss, axis=self._batch_axis, exclude=True)
@@ -148,10 +151,10 @@ class GeneratorLoss(_Computable, gluon.loss.Loss):
     def __init__(self, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
 
-    def compute(self, pred_arr: Any, real_arr: Any = None) -> mx.nd.NDArray:  # noqa: D102
+    def compute(self, pred_arr: Any, real_arr: Any = None) -> mx.nd.NDArray:
         return self(pred_arr).mean()
 
-    def hybrid_forward(self, F, fake_logits):  # noqa: D102
+    def hybrid_forward(self, F, fake_logits):
         loss = gluon.loss._apply_weighting(F, F.Activation(-fake_logits, act_type="softrelu"), self._weight, None)
         return F.mean(loss, axis=self._batch_axis, exclude=True)
 
@@ -175,7 +178,7 @@ class FeatureMatchingLoss(_Computable, gluon.loss.Loss):
     def __init__(self, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
 
-    def hybrid_forward(self, F, fake_features, true_features):  # noqa: D102
+    def hybrid_forward(self, F, fake_features, true_features):
         fake_mean = F.mean(F.flatten(fake_features), axis=0, keepdims=True)
         true_mean = F.stop_gradient(F.mean(F.flatten(true_features), axis=0, keepdims=True))
         distance = F.sum(F.square(fake_mean - true_mean), axis=1)  # (1,)
@@ -210,7 +213,7 @@ class EBGANDiscriminatorLoss(_Computable, gluon.loss.Loss):
         super().__init__(weight, batch_axis, **kwargs)
         self.margin = float(margin)
 
-    def hybrid_forward(self, F, true_energy, fake_energy):  # noqa: D102
+    def hybrid_forward(self, F, true_energy, fake_energy):
         loss = F.flatten(true_energy) + F.relu(self.margin - F.flatten(fake_energy))
         loss = gluon.loss._apply_weighting(F, loss, self._weight, None)
         return F.mean(loss, axis=self._batch_axis, exclude=True)
@@ -243,7 +246,7 @@ class EBGANGeneratorLoss(_Computable, gluon.loss.Loss):
         super().__init__(weight, batch_axis, **kwargs)
         self.pull_away_weight = float(pull_away_weight)
 
-    def hybrid_forward(self, F, fake_energy, fake_codes):  # noqa: D102
+    def hybrid_forward(self, F, fake_energy, fake_codes):
         loss = F.flatten(fake_energy)
         if self.pull_away_weight:
             loss = F.broadcast_add(loss, self.pull_away_weight * F.reshape(pull_away_term(F, fake_codes), (1, 1)))

@@ -59,7 +59,7 @@ import json
 import os
 import tempfile
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -233,7 +233,7 @@ def _fold_parameter_subgraphs(sym: mx.sym.Symbol, params: Dict[str, mx.nd.NDArra
         else:
             constant.append(all(constant[i] for i, *_ in node["inputs"]))
     # Constant entries read by the data's part of the graph (or returned), by node.
-    read = {}
+    read: Dict[int, Set[int]] = {}
     for node, c in zip(nodes, constant):
         if not c:
             for i, index, *_ in node["inputs"]:
@@ -324,14 +324,15 @@ def _restate_for_converter(sym: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray],
     # Shape-dependent restatements need every probe (one probe alone cannot tell a free axis from a
     # fixed one); without them the converter refuses the node and says which.
     probed = [_entry_shapes(sym, params, shape) for shape in shapes]
+    complete = [p for p in probed if p is not None]
     try:
-        entries = _entries(sym, graph) if all(p is not None for p in probed) else {}
+        entries = _entries(sym, graph) if len(complete) == len(probed) else {}
     except ValueError:
         entries = {}
 
     def shapes_of(node_id: int, index: int) -> Optional[List[tuple]]:
         position = entries.get((node_id, index))
-        return [p[position] for p in probed] if probed and position is not None else None
+        return [p[position] for p in complete] if complete and position is not None else None
 
     params = dict(params)
     changed = False
@@ -380,7 +381,8 @@ def _reverse_by_sequences(node: Dict[str, Any], axes: Sequence[int]) -> List[Dic
     swaps. The converter's own ``reverse`` (a ``Range`` of indices) comes out empty under ONNX
     Runtime 1.19's extended graph optimizations; ``SequenceReverse`` becomes ``ReverseSequence``.
     Nodes read the previous one of the list as ``[-1, 0, 0]`` (the first reads the node's input)."""
-    chain, name = [], node["name"]
+    chain: List[Dict[str, Any]] = []
+    name = node["name"]
     for k, axis in enumerate(axes):
         steps = [("SequenceReverse", {"use_sequence_length": "False", "axis": "0"})]
         if axis != 0:
@@ -631,8 +633,8 @@ def export_onnx(model: Any, path: str, example: Any = None, *, verify: bool = Tr
     _check_operators(model, sym)
     # Output axes follow the input axis whose change alone changes them (square examples: H and W apart).
     singles = [_probe(shape, [i]) for i in free]
-    outputs = [(s, _output_shape(sym, params, s)) for s in [shape, probe] + singles]
-    outputs = [(s, out) for s, out in outputs if out is not None]
+    probed_outputs = [(s, _output_shape(sym, params, s)) for s in [shape, probe] + singles]
+    outputs = [(s, out) for s, out in probed_outputs if out is not None]
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     with tempfile.TemporaryDirectory(dir=directory) as tmp:

@@ -92,7 +92,7 @@ def trusted_classes() -> Dict[str, type]:
     return found
 
 
-def resolve_class(path: str, custom_objects: Optional[Mapping[str, type]] = None) -> type:
+def resolve_class(path: object, custom_objects: Optional[Mapping[str, type]] = None) -> type:
     """The class a file names, if trusted; raises `UntrustedClassError` otherwise (nothing is
     imported or called).
 

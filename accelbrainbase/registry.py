@@ -95,7 +95,7 @@ def register_model(name: str, example: ExampleFactory, *, opt_outs: Optional[Map
         if name in _REGISTRY and _REGISTRY[name].cls is not cls:
             raise ValueError(f"model name {name!r} is already registered by {_REGISTRY[name].cls.__name__}")
         _REGISTRY[name] = ModelEntry(name, cls, example, opt_outs, learn or learn_on_arrays, user_parts)
-        cls.registry_name = name
+        cls.registry_name = name  # type: ignore[attr-defined]  # the decorator gives any class this attribute
         return cls
 
     return decorate
@@ -108,7 +108,7 @@ def not_registered(reason: str) -> Callable[[type], type]:
         raise ValueError(f"not_registered needs a reason, got {reason!r}")
 
     def decorate(cls: type) -> type:
-        cls.not_registered_reason = reason
+        cls.not_registered_reason = reason  # type: ignore[attr-defined]  # the decorator gives any class this attribute
         return cls
 
     return decorate

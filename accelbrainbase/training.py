@@ -82,7 +82,7 @@ class History:
         for key, value in logs.items():
             # A metric that appears late is NaN-padded so every column has one value per epoch.
             self.metrics.setdefault(key, [math.nan] * n).append(float(value))
-        for key, values in self.metrics.items():
+        for values in self.metrics.values():
             if len(values) == n:
                 values.append(math.nan)
 
@@ -189,6 +189,9 @@ def gradient_step(model: Any, loss_fn: Callable[..., mx.nd.NDArray], *arrays: Op
     Example:
         >>> loss = gradient_step(model, model.compute_loss, x, y, clip_norm=1.0)   # doctest: +SKIP
     """
+    first = arrays[0] if arrays else None
+    if first is None:
+        raise ValueError("gradient_step: the first of the batch arrays (the samples) is missing")
     ctx_list = model.ctx
     parts = [split_batch(a, ctx_list) for a in arrays]
     used = len(parts[0]) if parts else 1
@@ -197,7 +200,7 @@ def gradient_step(model: Any, loss_fn: Callable[..., mx.nd.NDArray], *arrays: Op
         idle = [loss_fn(*[None if a is None else a[:1].as_in_context(c) for a in arrays]) * 0
                 for c in ctx_list[used:]]
     autograd.backward(losses + idle)
-    apply_gradients(model, arrays[0].shape[0], clip_norm, trainer=trainer)
+    apply_gradients(model, first.shape[0], clip_norm, trainer=trainer)
     return sum_on(losses, ctx_list[0])
 
 

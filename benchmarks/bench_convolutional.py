@@ -156,8 +156,13 @@ def _pca(x: np.ndarray, repeats: int, min_time: float, infer_target: int) -> Tup
 
 def cases(quick: bool) -> List[Case]:
     """The models measured, in table order."""
-    from accelbrainbase.models import (ContractiveCAE, ConvolutionalAutoEncoder, ConvolutionalNeuralNetworks,
-                                       MobileNetV2, RepellingCAE)
+    from accelbrainbase.models import (
+        ContractiveCAE,
+        ConvolutionalAutoEncoder,
+        ConvolutionalNeuralNetworks,
+        MobileNetV2,
+        RepellingCAE,
+    )
 
     images, labels = _digits(quick)
     n_mobile = 32 if quick else 512

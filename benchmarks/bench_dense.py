@@ -181,10 +181,10 @@ def run(quick: bool = False) -> List[Table]:
         n_in = data.x.shape[1]
         cases = [
             ("NeuralNetworks %d-%d-10" % (n_in, data.hidden), data.y,
-             lambda: NeuralNetworks(n_in, [data.hidden], num_classes=10, seed=0),
+             lambda n_in=n_in, data=data: NeuralNetworks(n_in, [data.hidden], num_classes=10, seed=0),
              "scikit-learn MLPClassifier", _sklearn_mlp),
             ("AutoEncoder tied %d-%d-%d" % (n_in, data.code, n_in), None,
-             lambda: AutoEncoder(n_in, [data.code], tied_weights=True, seed=0),
+             lambda n_in=n_in, data=data: AutoEncoder(n_in, [data.code], tied_weights=True, seed=0),
              "numpy float32 tied AE", _numpy_ae),
         ]
         for name, y, make, base_name, baseline in cases:

@@ -200,7 +200,8 @@ def run(quick: bool = False) -> List[Table]:
 
     loop_steps, settings = (600, dict(learning_starts=300, gradient_steps=8)) if quick else (6000, {})
     whole = Table(f"DQN - the whole `learn` loop ({loop_steps} CartPole steps; default settings: learning from "
-                  "step 1000, 128 updates every 256 steps; no evaluations)", ["variant", "env steps/s", "updates", "seconds"])
+                  "step 1000, 128 updates every 256 steps; no evaluations)",
+                  ["variant", "env steps/s", "updates", "seconds"])
     for name, hybridize in (("hybridized", True), ("imperative", False)):
         agent = DQNController.for_env(env, seed=0, hybridize=hybridize, **settings)
         start = time.perf_counter()

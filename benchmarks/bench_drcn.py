@@ -10,6 +10,7 @@ hybridized vs imperative, DRCN and source-only measured in the same run.
 """
 from __future__ import annotations
 
+import functools
 from typing import List
 
 import numpy as np
@@ -34,7 +35,8 @@ def _quality(quick: bool) -> Table:
         for name, value in result["target_accuracy"].items():
             target.setdefault(name, []).append(value)
             source.setdefault(name, []).append(result["source_accuracy"][name])
-    table = Table(f"DRCN / self-supervised: digits -> blurred digits, target test accuracy ({len(seeds)} seed(s), {epochs} epochs)",
+    table = Table(f"DRCN / self-supervised: digits -> blurred digits, target test accuracy "
+                  f"({len(seeds)} seed(s), {epochs} epochs)",
                   ["model", "target accuracy (mean)", "per seed", "source accuracy (mean)", "vs source-only"])
     base = float(np.mean(target["source-only"]))
     for name in target:
@@ -69,7 +71,7 @@ def _throughput(quick: bool) -> Table:
             if hybridize:
                 model.hybridize()
             it = ArrayIterator(task["xs_tr"], task["ys_tr"], batch_size=64, epochs=1, seed=0)
-            row.append(best_rate(lambda: model.learn(it, task["xt_tr"], verbose=False), len(task["xs_tr"]),
+            row.append(best_rate(functools.partial(model.learn, it, task["xt_tr"], verbose=False), len(task["xs_tr"]),
                                  repeats, min_time=min_time))
         rates[name] = row
         table.add(name, fmt_rate(row[0]), fmt_rate(row[1]), fmt_ratio(row[0] / row[1]))

@@ -29,7 +29,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import warnings
 from typing import Callable, Dict, List, Optional, Tuple
 

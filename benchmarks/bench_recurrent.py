@@ -18,6 +18,7 @@ detector costs, not a like-for-like speed comparison. The video models have no t
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -46,8 +47,7 @@ def _pca_baseline(windows: np.ndarray) -> Callable[[], object]:
 def _cases(quick: bool) -> List[Tuple[str, str, int, Callable[[], object], np.ndarray, object, int]]:
     """(model, data, batch, factory, x, y, samples) of every benchmarked model."""
     from accelbrainbase.data import co2_windows, moving_digit_sprites
-    from accelbrainbase.models import (ConvLSTMEncoderDecoder, EncoderDecoder, LSTMNetworks,
-                                       SpatioTemporalAutoEncoder)
+    from accelbrainbase.models import ConvLSTMEncoderDecoder, EncoderDecoder, LSTMNetworks, SpatioTemporalAutoEncoder
 
     train = co2_windows(52)[0]
     windows = train[:64] if quick else train[::2]
@@ -82,8 +82,8 @@ def run(quick: bool = False) -> List[Table]:
         it = ArrayIterator(x, y, batch_size=batch, epochs=1, seed=0)
         compiled, imperative = make(), make()
         compiled.hybridize()
-        fns = {"hybridized": lambda: compiled.learn(it, verbose=False),
-               "imperative": lambda: imperative.learn(it, verbose=False)}
+        fns = {"hybridized": functools.partial(compiled.learn, it, verbose=False),
+               "imperative": functools.partial(imperative.learn, it, verbose=False)}
         base_name = "-"
         if name.startswith("EncoderDecoder"):
             base_name = "PCA(4) + Gaussian fit"
@@ -95,6 +95,7 @@ def run(quick: bool = False) -> List[Table]:
                   base_name, fmt_rate(base), _ratio(None if base is None else hybrid / base))
     table.notes.append("samples = windows (co2) or videos (sprites) per second of training. The encoder and the "
                        "teacher-forced decoder are single fused LSTM calls; free running steps the decoder "
-                       "through time (``foreach``), as does every ConvLSTM recurrence (unrolled, one graph per T), so their cost grows with T.")
+                       "through time (``foreach``), as does every ConvLSTM recurrence (unrolled, one graph per T), "
+                       "so their cost grows with T.")
     table.notes.append(f"peak RSS of the process after the recurrent benchmarks: {peak_rss_mb():.0f} MiB")
     return [table]

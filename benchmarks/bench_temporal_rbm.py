@@ -13,6 +13,7 @@ the ratio is what the recurrent bias paths, CD-3 and backpropagation through tim
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Tuple
 
 import numpy as np
@@ -28,8 +29,7 @@ NAME = "temporal_rbm"
 
 
 def _datasets(quick: bool) -> List[Tuple[str, np.ndarray, int]]:
-    from accelbrainbase.data import moving_digit_sprites
-    from accelbrainbase.data import chord_rolls
+    from accelbrainbase.data import chord_rolls, moving_digit_sprites
 
     n_rolls, n_sprites = (40, 20) if quick else (300, 200)
     sprites = moving_digit_sprites(n_sprites, 20, canvas=16, binarize=0.5, seed=0).reshape(n_sprites, 20, 256)
@@ -56,9 +56,9 @@ def run(quick: bool = False) -> List[Table]:
             compiled, imperative = cls(visible, hidden, seed=0), cls(visible, hidden, seed=0)
             imperative.hybridize(active=False)
             best = interleaved_best({
-                "hybridized": lambda: compiled.learn(it, verbose=False),
-                "imperative": lambda: imperative.learn(it, verbose=False),
-                "rbm": lambda: rbm.learn(frames, verbose=False),
+                "hybridized": functools.partial(compiled.learn, it, verbose=False),
+                "imperative": functools.partial(imperative.learn, it, verbose=False),
+                "rbm": functools.partial(rbm.learn, frames, verbose=False),
             }, rounds=rounds)
             hybrid_rate, imperative_rate = n / best["hybridized"], n / best["imperative"]
             rbm_frames = n * steps / best["rbm"]

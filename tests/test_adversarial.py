@@ -7,8 +7,13 @@ import pytest
 
 import accelbrainbase as abb
 from accelbrainbase.data import ArrayIterator, ConditionSampler, NormalNoiseSampler, UniformNoiseSampler
-from accelbrainbase.models import (AutoEncoder, DiscriminativeModel, EBDiscriminativeModel, GenerativeModel,
-                                   NeuralNetworks)
+from accelbrainbase.models import (
+    AutoEncoder,
+    DiscriminativeModel,
+    EBDiscriminativeModel,
+    GenerativeModel,
+    NeuralNetworks,
+)
 from accelbrainbase.models.adversarial import draw_rows
 
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from accelbrainbase.data import ArrayIterator, moving_digit_sprites, next_frame_baselines
-from accelbrainbase.models import (ConvLSTMCell, ConvLSTMEncoderDecoder, ConvLSTMNetworks,
-                                   SpatioTemporalAutoEncoder)
+from accelbrainbase.models import ConvLSTMCell, ConvLSTMEncoderDecoder, ConvLSTMNetworks, SpatioTemporalAutoEncoder
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from mxnet import gluon
 
-from accelbrainbase.data import (ArrayIterator, GaussNoise, LoaderData, NoisyData, ShardedData, apply_noise,
-                                 as_iteratable)
+from accelbrainbase.data import (
+    ArrayIterator,
+    GaussNoise,
+    LoaderData,
+    NoisyData,
+    ShardedData,
+    apply_noise,
+    as_iteratable,
+)
 from accelbrainbase.models import AutoEncoder, NeuralNetworks
 
 

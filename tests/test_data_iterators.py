@@ -64,7 +64,7 @@ def test_generate_learned_samples_covers_every_epoch_with_test_batches():
     it = ArrayIterator(x, y, test_size=0.2, batch_size=8, epochs=3, seed=0)
     samples = list(it.generate_learned_samples())
     assert len(samples) == it.iter_n * it.epochs == 5 * 3
-    for bx, by, tx, ty in samples:
+    for _bx, _by, tx, ty in samples:
         assert tx is not None and ty is not None and tx.shape[1:] == (4,) and len(tx) == len(ty)
     inferenced = list(it.generate_inferenced_samples())
     assert sum(len(b[0]) for b in inferenced) == it.n_test == 10

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from accelbrainbase import distributed
-from accelbrainbase.gluon_internals import structural_params
 from accelbrainbase.data import ArrayIterator
+from accelbrainbase.gluon_internals import structural_params
 from accelbrainbase.models import NeuralNetworks, RestrictedBoltzmannMachines
 from accelbrainbase.registry import model_entry
 
@@ -206,7 +206,8 @@ def test_kvstore_errors(monkeypatch):
         model.learn(it, kvstore="dist_async")
     for key in DIST_ENV:
         monkeypatch.delenv(key, raising=False)
-    with pytest.raises(RuntimeError, match="missing DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER"):
+    missing = "missing DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER"
+    with pytest.raises(RuntimeError, match=missing):
         model.learn(it, kvstore="dist_sync")
     assert model.trainers == {}  # nothing was touched
     monkeypatch.setenv("DMLC_ROLE", "server")
@@ -258,7 +259,7 @@ def test_rbm_fast_path_steps_aside_for_a_parameter_server():
             calls = []
             sync = rbm.parameter_servers["model"]
             original = sync.allreduce
-            sync.allreduce = lambda: (calls.append(1), original())[1]
+            sync.allreduce = lambda calls=calls, original=original: (calls.append(1), original())[1]
         rbm.learn(ArrayIterator(x, batch_size=10, epochs=2, seed=0), verbose=False)
         results.append(rbm.loss_arr)
     assert len(calls) == 8  # every batch's gradients went through the store

@@ -124,7 +124,7 @@ def test_hard_target_update_copies_every_c_gradient_steps():
     for key, value in _params(dqn.q_network).items():
         np.testing.assert_array_equal(start[key], value)  # a copy at the start
     batch = _packed_batch(dqn)
-    for step in (1, 2):
+    for _ in (1, 2):
         dqn.train_step(batch)
         online, target = _params(dqn.q_network), _params(dqn.target_network)
         for key in start:

@@ -1,4 +1,5 @@
-"""DRCNetworks and SelfSupervisedDomainAdaptation: domain adaptation on digits -> blurred digits, the phases, persistence, bad input."""
+"""DRCNetworks and SelfSupervisedDomainAdaptation: domain adaptation on digits -> blurred digits, the phases,
+persistence, bad input."""
 from __future__ import annotations
 
 import mxnet as mx

@@ -10,8 +10,13 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from accelbrainbase.controllers import (AAEController, ConditionalGANController, EBAAEController, EBGANController,
-                                        GANController)
+from accelbrainbase.controllers import (
+    AAEController,
+    ConditionalGANController,
+    EBAAEController,
+    EBGANController,
+    GANController,
+)
 from accelbrainbase.data import ArrayIterator, ConditionSampler, NormalNoiseSampler
 from accelbrainbase.gluon_internals import optimizer_of, structural_params
 from accelbrainbase.interfaces import ControllableModel, ObservableData

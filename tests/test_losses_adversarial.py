@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 
 from accelbrainbase.interfaces import ComputableLoss
-from accelbrainbase.losses import (DiscriminatorLoss, EBGANDiscriminatorLoss, EBGANGeneratorLoss,
-                                   FeatureMatchingLoss, GeneratorLoss, pull_away_term)
+from accelbrainbase.losses import (
+    DiscriminatorLoss,
+    EBGANDiscriminatorLoss,
+    EBGANGeneratorLoss,
+    FeatureMatchingLoss,
+    GeneratorLoss,
+    pull_away_term,
+)
 
 
 def _softplus(v):

@@ -275,7 +275,8 @@ def test_rbm_features_classify_nudged_digits():
     features_train, features_test = rbm.extract_feature_points(x_train), rbm.extract_feature_points(x_test)
     # The classifier's regularisation is chosen on a validation part of the training split only.
     fit_f, val_f, fit_y, val_y = train_test_split(features_train, y_train, test_size=0.25, random_state=0)
-    best_c = max([10, 30, 100], key=lambda c: LogisticRegression(C=c, max_iter=2000).fit(fit_f, fit_y).score(val_f, val_y))
+    best_c = max([10, 30, 100],
+                 key=lambda c: LogisticRegression(C=c, max_iter=2000).fit(fit_f, fit_y).score(val_f, val_y))
     accuracy = LogisticRegression(C=best_c, max_iter=2000).fit(features_train, y_train).score(features_test, y_test)
     assert accuracy >= 0.945, (accuracy, best_c)
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from accelbrainbase.data import ArrayIterator
-from accelbrainbase.models import RestrictedBoltzmannMachines
 from accelbrainbase.gluon_internals import optimizer_of, structural_params, updaters_of
+from accelbrainbase.models import RestrictedBoltzmannMachines
 from accelbrainbase.models.rbm import noise_counts
 
 

@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 
 from accelbrainbase.data import ArrayIterator, horse_silhouettes
-from accelbrainbase.demo.shape_bm import (BLOCK_POSITIONS, inpainting_accuracy, mask_block, mean_image_accuracy,
-                                          nearest_hamming)
+from accelbrainbase.demo.shape_bm import (
+    BLOCK_POSITIONS,
+    inpainting_accuracy,
+    mask_block,
+    mean_image_accuracy,
+    nearest_hamming,
+)
 from accelbrainbase.models import DeepBoltzmannMachines, ShapeBoltzmannMachine
 from accelbrainbase.models.shape_bm import patch_geometry
-
 from accelbrainbase.registry import model_entry
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelbrainbase.data import ArrayIterator
-from accelbrainbase.data import chord_rolls, next_frame_baselines
+from accelbrainbase.data import ArrayIterator, chord_rolls, next_frame_baselines
 from accelbrainbase.gluon_internals import structural_params
 from accelbrainbase.models import LSTMRTRBM, RNNRBM, RTRBM, RestrictedBoltzmannMachines
 

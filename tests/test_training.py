@@ -223,8 +223,8 @@ def test_no_host_sync_per_batch(monkeypatch):
         for method in ("asnumpy", "asscalar"):
             original = getattr(mx.nd.NDArray, method)
 
-            def counting(self, _original=original):
-                calls.append(1)
+            def counting(self, _original=original, _calls=calls):
+                _calls.append(1)
                 return _original(self)
 
             monkeypatch.setattr(mx.nd.NDArray, method, counting)

@@ -68,7 +68,8 @@ def test_data(digit_split):
 
     it = ArrayIterator(x_train, y_train, test_x=x_test, test_y=y_test,   # y optional; or test_size=0.2
                        batch_size=64, epochs=30, ctx=ctx, seed=0)
-    assert (it.n_train, it.n_test, it.epochs, it.iter_n) == (len(x_train), len(x_test), 30, math.ceil(len(x_train) / 64))
+    assert (it.n_train, it.n_test, it.epochs, it.iter_n) == (len(x_train), len(x_test), 30,
+                                                             math.ceil(len(x_train) / 64))
     xb, yb = next(it.train_batches(epoch=0))
     assert xb.shape == (64, 64) and yb.shape == (64,) and xb.context == ctx
     # the held-out data is the given test set, in order
@@ -104,7 +105,7 @@ def test_boltzmann_machines_rbm(binary_digits):
     samples = rbm.sample(16, steps=100)
     log_z = rbm.log_partition(method="ais")              # or "exact" for <= 20 hidden units
     ll = rbm.log_likelihood(x_test)                      # per-sample, nats
-    rbm.loss_arr                                         # (epochs, 2): train, test reconstruction error
+    rbm.loss_arr                                         # (epochs, 2): train, test reconstruction error  # noqa: B018 - USAGE.md's line
 
     # hidden probabilities: sigmoid(W v + b_h)
     weight, hidden_bias = rbm.weight.data().asnumpy(), rbm.hidden_bias.data().asnumpy()
@@ -142,7 +143,7 @@ def test_boltzmann_machines_dbm(digit_split, labeled_it):
 # --------------------------------------------------------- Temporal and shape Boltzmann machines
 def test_temporal_boltzmann_machines():
     from accelbrainbase.data import moving_digit_sprites
-    from accelbrainbase.models import RTRBM, RNNRBM, LSTMRTRBM, ShapeBoltzmannMachine
+    from accelbrainbase.models import LSTMRTRBM, RNNRBM, RTRBM, ShapeBoltzmannMachine
     from accelbrainbase.models.base import ObservableModel
 
     assert all(issubclass(cls, ObservableModel) for cls in (RTRBM, RNNRBM, LSTMRTRBM, ShapeBoltzmannMachine))
@@ -198,7 +199,7 @@ def test_dense_models(digit_split, labeled_it):
 
 
 def test_convolutional_models(digit_split):
-    from accelbrainbase.models import ConvolutionalNeuralNetworks, ContractiveCAE
+    from accelbrainbase.models import ContractiveCAE, ConvolutionalNeuralNetworks
 
     x_train, x_test, y_train, y_test = digit_split
     x, y = x_train[:320], y_train[:320]
@@ -270,7 +271,7 @@ def test_conv_lstm_encoder_decoder():
 
 # ------------------------------------------------------------------------ Adversarial models
 def test_adversarial_models(digit_split, labeled_it):
-    from accelbrainbase.controllers import GANController, ConditionalGANController, AAEController
+    from accelbrainbase.controllers import AAEController, ConditionalGANController, GANController
     from accelbrainbase.data import NormalNoiseSampler
 
     x = digit_split[0]
@@ -292,6 +293,7 @@ def test_adversarial_models(digit_split, labeled_it):
 # ---------------------------------------------------------------------- Reinforcement learning
 def test_reinforcement_learning():
     import gymnasium as gym
+
     from accelbrainbase.controllers import DQNController
 
     env = gym.make("CartPole-v1")

@@ -1,8 +1,8 @@
 """Controllers (`ControllableModel`) orchestrating several models: GAN, AAE, EBGAN, DQN, ...
 Each module lists its public classes in ``__all__``; this package re-exports them."""
 from . import dqn, drcn, gan
-from .dqn import *  # noqa: F401,F403
-from .drcn import *  # noqa: F401,F403
-from .gan import *  # noqa: F401,F403
+from .dqn import *
+from .drcn import *
+from .gan import *
 
 __all__ = gan.__all__ + dqn.__all__ + drcn.__all__

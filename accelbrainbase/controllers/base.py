@@ -157,9 +157,11 @@ class ControllerModel(ObservableModel, ControllableModel):
         ``clip_norm``. Returns the summed loss of the batch, on the first context."""
         names = self.phases.get(phase, (phase,))
         loss = gradient_step(self, loss_fn, *arrays, trainer=names[0], clip_norm=clip_norm)
+        first = arrays[0]
+        assert first is not None  # gradient_step raises on a batch without its samples
         for name in names[1:]:
             # The same backward pass filled these gradients: only the update is left.
-            apply_gradients(self, arrays[0].shape[0], clip_norm, trainer=name)
+            apply_gradients(self, first.shape[0], clip_norm, trainer=name)
         return loss
 
     # ------------------------------------------------------------------ state
@@ -167,7 +169,7 @@ class ControllerModel(ObservableModel, ControllableModel):
         """The number of training steps so far (the position in a step cycle)."""
         return dict(super().extra_state(), step_count=np.array([self._step_count], np.int64))
 
-    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:
         state = dict(state)
         self._step_count = int(state.pop("step_count", np.zeros(1))[0])
         super().set_extra_state(state)
@@ -180,7 +182,7 @@ class ControllerModel(ObservableModel, ControllableModel):
         super().prepare(data)
 
     # ------------------------------------------------------------------ inference graph
-    def forward(self, x: Any, *args: Any) -> Any:  # noqa: D102
+    def forward(self, x: Any, *args: Any) -> Any:
         # ``self(x)`` uses some of the parts (a GAN's generator): the hybridized graph leaves the
         # others out on purpose, which Gluon would warn about.
         with warnings.catch_warnings():

@@ -21,7 +21,7 @@ import copy
 import logging
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import mxnet as mx
 import numpy as np
@@ -35,8 +35,15 @@ from ..models.base import ObservableModel
 from ..models.dense import NeuralNetworks
 from ..models.q_network import FunctionApproximator
 from ..registry import register_model
-from ..training import (Callback, History, TaskProgress, TrainingDivergedError, gradient_step, read_checkpoint,
-                        save_checkpoint)
+from ..training import (
+    Callback,
+    History,
+    TaskProgress,
+    TrainingDivergedError,
+    gradient_step,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 __all__ = ["DQNController", "ReplayBuffer"]
 
@@ -174,7 +181,7 @@ class _NextValues(gluon.HybridBlock):
         super().__init__()
         self.target, self.state_shape = target, tuple(state_shape)
 
-    def hybrid_forward(self, F, packed):  # noqa: D102
+    def hybrid_forward(self, F, packed):
         return self.target(_unpack(F, packed, self.state_shape)[3])
 
 
@@ -188,7 +195,7 @@ class _TDLoss(gluon.HybridBlock):
         self.online, self.state_shape = online, tuple(state_shape)
         self.gamma, self.double_dqn = float(gamma), bool(double_dqn)
 
-    def hybrid_forward(self, F, packed, q_next_target):  # noqa: D102
+    def hybrid_forward(self, F, packed, q_next_target):
         states, actions, rewards, next_states, terminated = _unpack(F, packed, self.state_shape)
         q_next_online = F.BlockGrad(self.online(next_states)) if self.double_dqn else None
         targets = td_target(F, q_next_target, q_next_online, rewards, terminated, self.gamma)
@@ -406,6 +413,9 @@ class DQNController(ObservableModel, ControllableModel):
         >>> mean_return = dqn.evaluate(gym.make("CartPole-v1"), episodes=100)   # doctest: +SKIP
     """
 
+    #: the state shape (fixed)
+    input_shape: Tuple[int, ...]
+
     def __init__(
         self,
         q_network: FunctionApproximator,
@@ -442,15 +452,15 @@ class DQNController(ObservableModel, ControllableModel):
             raise ValueError(f"tau must be in (0, 1], got {tau}")
         if not 0.0 <= exploration_fraction <= 1.0:
             raise ValueError(f"exploration_fraction must be in [0, 1], got {exploration_fraction}")
-        for name, value in (("exploration_initial_eps", exploration_initial_eps),
-                            ("exploration_final_eps", exploration_final_eps)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        for name, eps in (("exploration_initial_eps", exploration_initial_eps),
+                          ("exploration_final_eps", exploration_final_eps)):
+            if not 0.0 <= eps <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {eps}")
         if clip_norm is not None and clip_norm <= 0:
             raise ValueError(f"clip_norm must be positive or None, got {clip_norm}")
-        state_shape = tuple(q_network.input_shape)
-        if any(d is None for d in state_shape):
-            raise ValueError(f"the Q-network's input shape {state_shape} has a free axis; "
+        state_shape = tuple(d for d in q_network.input_shape if d is not None)
+        if len(state_shape) != len(q_network.input_shape):
+            raise ValueError(f"the Q-network's input shape {tuple(q_network.input_shape)} has a free axis; "
                              "DQN stores fixed-shape states")
         # The Q-network's optimizer settings are the controller's (its one trainer trains it).
         super().__init__(ctx=q_network.ctx if ctx is None else ctx, seed=seed, optimizer=q_network.optimizer,
@@ -649,7 +659,8 @@ class DQNController(ObservableModel, ControllableModel):
                 else:
                     dst[:] = self.tau * src + (1.0 - self.tau) * dst
 
-    def configure_trainers(self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None) -> Dict[str, gluon.Trainer]:
+    def configure_trainers(
+            self, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler] = None) -> Dict[str, gluon.Trainer]:
         """One trainer, ``"q_network"``, over the online network with its optimizer settings (the
         target network takes no gradient)."""
         return {"q_network": self.make_trainer(self.q_network.collect_params(), lr_scheduler,
@@ -674,10 +685,9 @@ class DQNController(ObservableModel, ControllableModel):
         """``gradient_steps`` steps; one host-to-device copy of all their batches, one sync at the end."""
         idx = self.replay_buffer.sample_indices((self.gradient_steps, self.batch_size), self.rng)
         batches = mx.nd.array(self.replay_buffer.packed(idx), ctx=self.ctx[0])
-        total = None
-        for i in range(self.gradient_steps):
-            loss = self.train_step(batches[i])["loss"]
-            total = loss if total is None else total + loss
+        total = self.train_step(batches[0])["loss"]  # gradient_steps >= 1
+        for i in range(1, self.gradient_steps):
+            total = total + self.train_step(batches[i])["loss"]
         mean = float(total.asscalar()) / (self.gradient_steps * self.batch_size)
         if not math.isfinite(mean):
             raise TrainingDivergedError(f"the TD loss became {mean} after {self.num_updates} gradient steps "
@@ -691,7 +701,8 @@ class DQNController(ObservableModel, ControllableModel):
             raise ValueError(f"the environment has states {problem.state_shape} and {problem.n_actions} actions; "
                              f"the Q-network expects states {self.state_shape} and {self.n_actions} actions")
 
-    def learn(
+    # An agent learns from an environment, not from data: the signature differs from ObservableModel.learn's.
+    def learn(  # type: ignore[override]
         self: C,
         env: Any,
         total_steps: int,
@@ -837,14 +848,14 @@ class DQNController(ObservableModel, ControllableModel):
                     seed_mxnet(derive_seed(self.seed, "epoch", epoch), self.ctx)
                 end = min(total_steps, (step // eval_freq + 1) * eval_freq)
                 first_episode, first_loss, ticks, eps = len(self.episodes), len(self.losses), 0, 0.0
-                for step in range(step, end):
-                    eps = self.epsilon(step, total_steps)
+                for t in range(step, end):
+                    eps = self.epsilon(t, total_steps)
                     if self.rng.rand() < eps:
                         action = int(self.rng.randint(self.n_actions))
                     else:
                         action = int(self._q_values(state[None])[0].argmax())
                     if actions is not None:
-                        actions[step] = action
+                        actions[t] = action
                     next_state, reward, terminated, truncated = problem.step(action)
                     self.replay_buffer.add(state, action, reward, next_state, terminated)
                     self.num_timesteps += 1
@@ -857,10 +868,10 @@ class DQNController(ObservableModel, ControllableModel):
                         episode_return, episode_length = 0.0, 0
                     else:
                         state = next_state
-                    if len(self.replay_buffer) >= self.learning_starts and (step + 1) % self.train_freq == 0:
+                    if len(self.replay_buffer) >= self.learning_starts and (t + 1) % self.train_freq == 0:
                         self.losses.append(self._train_phase())
                     ticks += 1
-                    if ticks >= 500 or step == end - 1:
+                    if ticks >= 500 or t == end - 1:
                         progress.update(ticks)
                         ticks = 0
                         returns = self.episode_returns
@@ -1048,10 +1059,11 @@ class DQNController(ObservableModel, ControllableModel):
     @staticmethod
     def _call_state(call: Dict[str, Any]) -> Dict[str, np.ndarray]:
         reset_seed = -1 if call["reset_seed"] is None else call["reset_seed"]
-        state = {"call.ints": np.array([call["start"], call["total_steps"], call["eval_freq"], call["step"], reset_seed,
-                                        call["episode_length"], int(call["stopped"]), call["first_epoch"]], np.int64),
-                 "call.episode_return": np.array([call["episode_return"]], np.float64),
-                 "call.state": np.asarray(call["state"], np.float32)}
+        state: Dict[str, np.ndarray] = {
+            "call.ints": np.array([call["start"], call["total_steps"], call["eval_freq"], call["step"], reset_seed,
+                                   call["episode_length"], int(call["stopped"]), call["first_epoch"]], np.int64),
+            "call.episode_return": np.array([call["episode_return"]], np.float64),
+            "call.state": np.asarray(call["state"], np.float32)}
         if call["actions"] is not None and call["step"]:
             state["call.actions"] = call["actions"][:call["step"]].copy()
         if call["best"] is not None:
@@ -1084,8 +1096,9 @@ class DQNController(ObservableModel, ControllableModel):
         self._interrupted_call = None
         ints = state.pop("call.ints", None)
         if ints is not None:
-            start, total_steps, eval_freq, step, reset_seed, episode_length, stopped, first_epoch = (int(v) for v in ints)
-            call = {"start": start, "total_steps": total_steps, "eval_freq": eval_freq, "step": step,
+            (start, total_steps, eval_freq, step, reset_seed, episode_length, stopped,
+             first_epoch) = (int(v) for v in ints)
+            call: Dict[str, Any] = {"start": start, "total_steps": total_steps, "eval_freq": eval_freq, "step": step,
                     "reset_seed": None if reset_seed < 0 else reset_seed, "episode_length": episode_length,
                     "stopped": bool(stopped), "first_epoch": first_epoch,
                     "episode_return": float(state.pop("call.episode_return")[0]),
@@ -1100,7 +1113,7 @@ class DQNController(ObservableModel, ControllableModel):
         if state:
             raise ValueError(f"unexpected entries in the state of a {type(self).__name__}: {sorted(state)}")
 
-    def load_state_dict(self, state: Dict[str, Any], source: str = "the state") -> None:  # noqa: D102
+    def load_state_dict(self, state: Mapping[str, Any], source: str = "the state") -> None:
         super().load_state_dict(state, source)
         self._refresh_host_copy()
 

@@ -45,6 +45,9 @@ class _SharedEncoderAdaptation(ControllerModel):
 
     _monitored = "classification_loss"
 
+    #: the auto-encoder's input shape.
+    input_shape: Tuple[Optional[int], ...]
+
     def __init__(self, autoencoder: Any, classifier: NeuralNetworks, *, ctx: CtxLike = None,
                  seed: Optional[int] = None) -> None:
         super().__init__(ctx=ctx, seed=seed)
@@ -53,12 +56,13 @@ class _SharedEncoderAdaptation(ControllerModel):
         if missing:
             raise TypeError(f"autoencoder must be an auto-encoder of the zoo (ConvolutionalAutoEncoder, AutoEncoder) "
                             f"with an encoder and a decoder; {type(autoencoder).__name__} has no {missing}")
-        if not getattr(classifier, "num_classes", None):
+        num_classes = getattr(classifier, "num_classes", None)
+        if not num_classes:
             raise ValueError("classifier must be a NeuralNetworks classifier (num_classes=K), not a regressor")
         self.add_part("autoencoder", autoencoder)
         self.add_part("classifier", classifier, NeuralNetworks)
         self.input_shape = tuple(autoencoder.input_shape)
-        self.num_classes = int(classifier.num_classes)
+        self.num_classes = int(num_classes)
         self._target_data: Optional[IteratableData] = None
         self._target_batches: Optional[Iterator[Batch]] = None
 
@@ -116,7 +120,8 @@ class _SharedEncoderAdaptation(ControllerModel):
         self._check_images(shape, "target_data")
         return it
 
-    def learn(self, iteratable_data: IteratableData, target_data: Any = None,
+    # The second argument is the unlabeled target data, not ObservableModel.learn's labels y.
+    def learn(self, iteratable_data: IteratableData, target_data: Any = None,  # type: ignore[override]
               **fit_kwargs: Any) -> "_SharedEncoderAdaptation":
         """Adapt to the target domain: the classifier learns from the labeled source batches of
         ``iteratable_data``, the auxiliary head (DRCN: the decoder; self-supervised: the rotation
@@ -142,6 +147,8 @@ class _SharedEncoderAdaptation(ControllerModel):
         # Picks up at batch `position` of the cycled target data: a resumed fit (which restores the
         # step count) draws the batches an uninterrupted one would have drawn.
         it = self._target_data
+        if it is None:
+            raise RuntimeError("the target batches are drawn within learn(..., target_data=...)")
         per_epoch = it.iter_n if it.iter_n is not None else sum(1 for _ in it.train_batches(0))
         epoch, skip = divmod(position, max(per_epoch, 1))
         while True:
@@ -163,6 +170,8 @@ class _SharedEncoderAdaptation(ControllerModel):
     def test_step(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> Dict[str, mx.nd.NDArray]:
         """Summed cross-entropy of a held-out labeled source batch and its number of correct
         predictions (`training.fit` records ``test_loss`` and ``test_accuracy``)."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} tests the classifier on labeled source batches: this one has no y")
         device = self.ctx[0]
         x, y = x.as_in_context(device), y.as_in_context(device)
         logits = self(x)

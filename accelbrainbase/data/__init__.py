@@ -10,11 +10,19 @@ from .iterators import (
     UnlabeledImageIterator,
 )
 from .noise import CutoutNoise, GaussNoise, MaskingNoise
-from .series import sliding_windows, windows_to_steps
 from .samplers import ConditionSampler, DeviceSampler, NormalNoiseSampler, TrueSampler, UniformNoiseSampler, draw_rows
-from .synthetic import chord_rolls, horse_silhouettes, moving_digit_sprites, next_frame_baselines
-from .synthetic import ANOMALY_KINDS, co2_windows, inject_anomalies
-from .synthetic import DOMAIN_SHIFTS, digits_domain_shift
+from .series import sliding_windows, windows_to_steps
+from .synthetic import (
+    ANOMALY_KINDS,
+    DOMAIN_SHIFTS,
+    chord_rolls,
+    co2_windows,
+    digits_domain_shift,
+    horse_silhouettes,
+    inject_anomalies,
+    moving_digit_sprites,
+    next_frame_baselines,
+)
 
 __all__ = [
     "as_iteratable",

@@ -76,7 +76,8 @@ def _as_nd(value: Any, name: str) -> mx.nd.NDArray:
     try:
         return mx.nd.array(np.asarray(value, dtype=np.float32))
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric arrays (NDArray or numpy), got {type(value).__name__}: {err}") from None
+        raise TypeError(f"{name} must be numeric arrays (NDArray or numpy), "
+                        f"got {type(value).__name__}: {err}") from None
 
 
 def _split_batch(batch: Any, source: str) -> Batch:
@@ -444,8 +445,7 @@ def _with_test(data: IteratableData, test_data: Any, batch_size: Optional[int], 
     if isinstance(test_data, IteratableData):
         test = _TrainAsTest(test_data)
     elif isinstance(test_data, (gluon.data.DataLoader, gluon.data.Dataset)):
-        test = LoaderData(test_data, batch_size=batch_size or 256, shuffle=False, seed=seed)
-        test = _TrainAsTest(test)
+        test = _TrainAsTest(LoaderData(test_data, batch_size=batch_size or 256, shuffle=False, seed=seed))
     elif isinstance(test_data, mx.io.DataIter):
         test = _TrainAsTest(DataIterData(test_data))
     else:

@@ -135,7 +135,8 @@ class CSVExtractor(ExtractableData):
 
     def __init__(self, delimiter: Optional[str] = ",", skip_header: Union[str, int] = "auto",
                  index_col: Union[None, str, int] = "auto", usecols: Optional[Sequence[int]] = None) -> None:
-        if index_col not in (None, "auto") and (not isinstance(index_col, (int, np.integer)) or isinstance(index_col, bool)):
+        if index_col not in (None, "auto") and (not isinstance(index_col, (int, np.integer))
+                                                 or isinstance(index_col, bool)):
             raise ValueError(f"index_col must be 'auto', None or a column number, got {index_col!r}")
         if usecols is not None and (not len(usecols) or not all(isinstance(c, (int, np.integer)) for c in usecols)):
             raise ValueError(f"usecols must be a non-empty list of column numbers, got {usecols!r}")
@@ -186,7 +187,7 @@ class CSVExtractor(ExtractableData):
                 header = first
                 numbered = numbered[1:]
         else:
-            numbered = [(n, line) for n, line in numbered if n > self.skip_header]
+            numbered = [(n, line) for n, line in numbered if n > int(self.skip_header)]
         if not numbered:
             raise ValueError(f"CSV file {path} has no data rows")
 
@@ -210,9 +211,10 @@ class CSVExtractor(ExtractableData):
         if self.index_col is None:
             return None
         if self.index_col != "auto":
-            if not -arr.shape[1] <= self.index_col < arr.shape[1]:
+            index = int(self.index_col)
+            if not -arr.shape[1] <= index < arr.shape[1]:
                 raise ValueError(f"index_col={self.index_col} is out of range for {arr.shape[1]} columns")
-            return int(self.index_col)
+            return index
         # pandas' to_csv writes its index as an unnamed first column: ",a,b" over "0,...", "1,..."
         unnamed = header is not None and header[0].strip() in ("", "Unnamed: 0")
         if unnamed and arr.shape[1] > 1 and np.array_equal(arr[:, 0], np.arange(len(arr))):

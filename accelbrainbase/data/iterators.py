@@ -139,7 +139,7 @@ class ArrayIterator(IteratableData):
         self.y = None if y is None else mx.nd.array(y, ctx=device, dtype=np.float32)
         self.test_x = None if test_x is None else mx.nd.array(test_x, ctx=device, dtype=np.float32)
         self.test_y = None if test_y is None else mx.nd.array(test_y, ctx=device, dtype=np.float32)
-        self.batch_size = int(batch_size)
+        self.batch_size: int = int(batch_size)
         self.epochs = int(epochs)
         self.shuffle = shuffle
         self.drop_last = drop_last

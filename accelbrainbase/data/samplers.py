@@ -238,7 +238,8 @@ class TrueSampler(SamplableData):
         self._batches: Iterator[Any] = self._cycle()
 
     @property
-    def batch_size(self) -> int:
+    def batch_size(self) -> Optional[int]:
+        """The data's batch size (``None`` when it does not know it)."""
         return self.iteratable_data.batch_size
 
     def _cycle(self) -> Iterator[Any]:

@@ -15,7 +15,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["moving_digit_sprites", "chord_rolls", "next_frame_baselines", "horse_silhouettes", "CHORD_MOVES", "CHORD_NOTES"]
+__all__ = ["moving_digit_sprites", "chord_rolls", "next_frame_baselines", "horse_silhouettes", "CHORD_MOVES",
+           "CHORD_NOTES"]
 __all__ += ["co2_windows", "inject_anomalies", "ANOMALY_KINDS"]
 __all__ += ["digits_domain_shift", "DOMAIN_SHIFTS"]
 
@@ -229,7 +230,7 @@ def co2_windows(seq_len: int = 52, *, stride: int = 1, splits: Tuple[float, floa
         windows = SequenceIterator(values[lo:hi], seq_len, stride=stride, batch_size=1, epochs=1).x.asnumpy()
         ranges.append(windows - windows.mean(axis=1, keepdims=True))
     scale = ranges[0].std()
-    return tuple((w / scale).astype(np.float32) for w in ranges)  # type: ignore[return-value]
+    return tuple((w / scale).astype(np.float32) for w in ranges)
 
 
 def inject_anomalies(windows: np.ndarray, kinds: Tuple[str, ...] = ANOMALY_KINDS, *, fraction: float = 1.0,

@@ -18,7 +18,7 @@ import os
 import pkgutil
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 __all__ = ["SECTIONS", "main"]
 
@@ -39,7 +39,7 @@ def _find_sections() -> Dict[str, Callable[[str, bool], List[str]]]:
 SECTIONS: Dict[str, Callable[[str, bool], List[str]]] = _find_sections()
 
 
-def main(argv: List[str] = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m accelbrainbase.demo", description=__doc__.split("\n")[0])
     parser.add_argument("sections", nargs="*", help=f"sections to run (default: all of {', '.join(SECTIONS)})")
     parser.add_argument("--quick", action="store_true", default=os.environ.get("ABB_QUICK") == "1",
@@ -49,7 +49,7 @@ def main(argv: List[str] = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for name, fn in SECTIONS.items():
-            print(f"{name:{max(map(len, SECTIONS))}s}  {fn.__doc__.strip()}")
+            print(f"{name:{max(map(len, SECTIONS))}s}  {(fn.__doc__ or '').strip()}")
         return 0
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:

@@ -53,7 +53,8 @@ def co2_anomaly_run(model, epochs: int, stride: int, final_lr: float, ctx) -> di
     schedule = mx.lr_scheduler.CosineScheduler(max_update=epochs * -(-len(windows) // 64), final_lr=final_lr)
     model.learn(ArrayIterator(windows, batch_size=64, epochs=epochs, ctx=ctx, seed=0), lr_scheduler=schedule)
     v_anom, _ = inject_anomalies(valid, seed=1)
-    model.fit_anomaly_detector(valid, np.concatenate([valid, v_anom]), np.r_[np.zeros(len(valid)), np.ones(len(v_anom))])
+    model.fit_anomaly_detector(valid, np.concatenate([valid, v_anom]),
+                               np.r_[np.zeros(len(valid)), np.ones(len(v_anom))])
     anomalous, kinds = inject_anomalies(test, seed=2)
     x_test = np.concatenate([test, anomalous])
     labels = np.r_[np.zeros(len(test)), np.ones(len(test))]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import List
+from typing import Any, Dict, List, Tuple, Type
 
 import numpy as np
 
@@ -50,8 +50,9 @@ def section(out_dir: str, quick: bool) -> List[str]:
     plt.close(fig)
 
     results = {}
-    for name, cls, extra in [("CAE", ConvolutionalAutoEncoder, {}),
-                             ("contractive CAE", ContractiveCAE, dict(contractive_weight=1e-4))]:
+    variants: List[Tuple[str, Type[ConvolutionalAutoEncoder], Dict[str, Any]]] = [
+        ("CAE", ConvolutionalAutoEncoder, {}), ("contractive CAE", ContractiveCAE, dict(contractive_weight=1e-4))]
+    for name, cls, extra in variants:
         model = cls(in_channels=1, channels=[24, 48, 16], ctx=ctx, seed=0, **extra)
         model.hybridize()
         model.learn(ArrayIterator(img_train, test_x=img_test, batch_size=32, epochs=epochs if name == "CAE" else

@@ -8,7 +8,7 @@ upper bound, all the same encoder and classifier and budget.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -48,7 +48,8 @@ def compare(task: Dict[str, np.ndarray], seed: int = 0, epochs: int = 30, ctx: A
     from ..controllers import DRCNetworks, SelfSupervisedDomainAdaptation
     from ..data import ArrayIterator
 
-    runs = {"source-only": (DRCNetworks, {"classification_weight": 1.0}, "s"), "DRCN": (DRCNetworks, {}, "s"),
+    runs: Dict[str, Tuple[Any, Dict[str, Any], str]] = {
+            "source-only": (DRCNetworks, {"classification_weight": 1.0}, "s"), "DRCN": (DRCNetworks, {}, "s"),
             "self-supervised": (SelfSupervisedDomainAdaptation, {}, "s"),
             "target-supervised": (DRCNetworks, {"classification_weight": 1.0}, "t")}
     models, target, source = {}, {}, {}

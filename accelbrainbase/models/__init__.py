@@ -1,23 +1,22 @@
 """The model zoo: every model is an `ObservableModel` (a Gluon `HybridBlock` implementing
 `ObservableData`) registered under a name for `accelbrainbase.get_model`. Each family module lists
 its public classes in ``__all__``; this package re-exports them."""
-from . import (adversarial, base, cae, cnn, conv_lstm, dbm, dense, ladder, lstm, mobilenet, q_network, rbm,
-               shape_bm, temporal_rbm, transformer)
-from .adversarial import *  # noqa: F401,F403
+from . import adversarial, cae, cnn, conv_lstm, ladder, lstm, mobilenet, q_network, shape_bm, temporal_rbm, transformer
+from .adversarial import *
 from .base import ObservableModel
-from .cae import *  # noqa: F401,F403
-from .cnn import *  # noqa: F401,F403
-from .conv_lstm import *  # noqa: F401,F403
+from .cae import *
+from .cnn import *
+from .conv_lstm import *
 from .dbm import DeepBoltzmannMachines
 from .dense import AutoEncoder, DenseDecoder, DenseEncoder, NeuralNetworks
-from .ladder import *  # noqa: F401,F403
-from .lstm import *  # noqa: F401,F403
-from .mobilenet import *  # noqa: F401,F403
-from .q_network import *  # noqa: F401,F403
+from .ladder import *
+from .lstm import *
+from .mobilenet import *
+from .q_network import *
 from .rbm import RestrictedBoltzmannMachines
-from .shape_bm import *  # noqa: F401,F403
-from .temporal_rbm import *  # noqa: F401,F403
-from .transformer import *  # noqa: F401,F403
+from .shape_bm import *
+from .temporal_rbm import *
+from .transformer import *
 
 __all__ = (["ObservableModel", "NeuralNetworks", "AutoEncoder", "DenseEncoder", "DenseDecoder",
             "RestrictedBoltzmannMachines", "DeepBoltzmannMachines"]

@@ -183,8 +183,9 @@ class GenerativeModel(_Player):
         self.condition_dim = int(condition_dim)
         self._wrap(model, "model")
         self.input_shape = self._input_shape(model)
-        one_axis = self.input_shape is not None and len(self.input_shape) == 1 and self.input_shape[0] is not None
-        self.noise_dim = self.input_shape[0] - self.condition_dim if one_axis else None
+        shape = self.input_shape
+        first = shape[0] if shape is not None and len(shape) == 1 else None
+        self.noise_dim = first - self.condition_dim if first is not None else None
         with self.name_scope():
             self.loss = L2NormLoss()
 

@@ -184,7 +184,8 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
             if outermost:
                 self.initialize_parameters()
 
-        cls.__init__ = recording_init
+        # Wraps each subclass's own __init__ to record its arguments: mypy forbids assigning to a method.
+        cls.__init__ = recording_init  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -303,7 +304,7 @@ class ObservableModel(gluon.HybridBlock, ObservableData):
         """Every batch of an epoch: ``train_step`` each, regularizers after each step. Returns, per
         loss name, the summed loss (still on the device) and the number of samples it covers."""
         sums: StepSums = {}
-        params = self.collect_params() if regularizers else None
+        params = self.collect_params() if regularizers else {}
         for x, y in batches:
             for name, value in self.train_step(x, y, clip_norm).items():
                 total, n = sums.get(name, (None, 0))

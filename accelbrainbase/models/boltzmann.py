@@ -17,15 +17,14 @@ Energies follow `RestrictedBoltzmannMachines` (Hinton 2002): with ``W`` ``(H, V)
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
-from mxnet import gluon
 
 from ..checks import check_unit_range
 from ..interfaces import IteratableData
-from .graphs import FunctionView, GraphCache, ParameterView
+from .graphs import ParameterView
 
 __all__ = ["sigmoid", "bernoulli", "hidden_pre", "visible_mean", "visible_sample", "free_energy",
            "DBMView", "PersistentChains",
@@ -100,20 +99,22 @@ class PersistentChains:
     Put it before `ObservableModel` in the bases: ``class RBM(PersistentChains, ObservableModel)``.
     """
 
-    _chains: List[Optional[mx.nd.NDArray]]
+    # An NDArray per context, None until its chain starts (Any: persistent training writes into
+    # chains it has started, which the type cannot tell from the ones still None).
+    _chains: List[Any]
     ctx: List[mx.Context]
 
     def reset_chains(self) -> None:
         """Forget the chains: they restart from the next batch."""
         self._chains = [None] * len(self.ctx)
 
-    def extra_state(self) -> Dict[str, np.ndarray]:  # noqa: D102
+    def extra_state(self) -> Dict[str, np.ndarray]:
         state = super().extra_state()  # type: ignore[misc]
         if self._chains and all(chain is not None for chain in self._chains):
             state.update({f"chain{i}": chain.asnumpy() for i, chain in enumerate(self._chains)})
         return state
 
-    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:
         chains = {name: value for name, value in state.items() if name.startswith("chain")}
         super().set_extra_state({name: value for name, value in state.items() if name not in chains})  # type: ignore[misc]
         if len(chains) == len(self.ctx):

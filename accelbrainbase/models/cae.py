@@ -14,7 +14,7 @@ of ``2**L`` and crops the reconstruction back (see its documentation).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 import mxnet as mx
 import numpy as np
@@ -395,7 +395,8 @@ class ConvolutionalAutoEncoder(ObservableModel):
         if noiseable_data is not None and not isinstance(noiseable_data, NoiseableData):
             raise TypeError(f"noiseable_data must be a NoiseableData, got {type(noiseable_data).__name__}")
         if image_size is not None:
-            size: Any = (image_size, image_size) if np.ndim(image_size) == 0 else tuple(image_size)
+            size: Any = (image_size, image_size) if not isinstance(image_size, Iterable) or np.ndim(image_size) == 0 \
+                else tuple(image_size)
             if len(size) != 2 or any(int(v) != v or v < 1 for v in size):
                 raise ValueError(f"image_size must be a positive int or a pair (H, W) of them, got {size!r}")
             image_size = tuple(int(v) for v in size)
@@ -421,7 +422,7 @@ class ConvolutionalAutoEncoder(ObservableModel):
             self.decoder = ConvDecoder(dims, kernel_size, activation, output_activation,
                                        tied_to=self.encoder if tied_weights else None)
             self.to_code = self.from_code = None
-            if code_dim is not None:
+            if code_dim is not None and image_size is not None:  # code_dim without image_size raised above
                 self._code_map = (channels[-1],) + tuple(-(-side // self.downscale) for side in image_size)
                 map_size = int(np.prod(self._code_map))
                 self.to_code = gluon.nn.Dense(code_dim, in_units=map_size)

@@ -11,8 +11,8 @@ from mxnet.gluon import nn
 from ..context import CtxLike
 from ..losses import CrossEntropyLoss, L2NormLoss
 from ..registry import not_registered, register_model
-from .base import ObservableModel
 from .activations import check_activation as _check_activation
+from .base import ObservableModel
 from .dense import NeuralNetworks
 
 __all__ = ["ConvolutionalNeuralNetworks", "ConvStage"]
@@ -54,7 +54,7 @@ class ConvStage(gluon.HybridBlock):
             self.project = (nn.Conv2D(channels, 1, in_channels=in_channels, use_bias=False)
                             if residual and in_channels != channels else None)
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         out = self.body(x)
         if not self.residual:
             return out

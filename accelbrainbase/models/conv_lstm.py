@@ -14,7 +14,7 @@ CPU contexts).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import mxnet as mx
 import numpy as np
@@ -41,7 +41,7 @@ _OUTPUT_ACTIVATIONS = ("sigmoid", "identity", "tanh")
 
 
 def _channels(hidden_channels: Union[int, Sequence[int]]) -> List[int]:
-    chans = [int(hidden_channels)] if np.isscalar(hidden_channels) else [int(h) for h in hidden_channels]
+    chans = [int(h) for h in hidden_channels] if isinstance(hidden_channels, Iterable) else [int(hidden_channels)]
     if not chans or any(h < 1 for h in chans):
         raise ValueError(f"hidden_channels must be positive, got {hidden_channels}")
     return chans
@@ -176,7 +176,7 @@ class ConvLSTMCell(HybridRecurrentCell):
         """Input gate pre-activations ``W_x * X + b`` of a batch of frames (``None`` without input)."""
         return self.i2h(frames) if self.in_channels else None
 
-    def hybrid_forward(self, F, inputs, states):  # noqa: D102
+    def hybrid_forward(self, F, inputs, states):
         return self.recur(F, self.project(inputs), states)
 
     def unroll_sequence(self, F: Any, x: Any, steps: Optional[int] = None,
@@ -243,7 +243,10 @@ class _VideoModel(ObservableModel):
     _graph_steps: Optional[int] = None
     _graphs: Optional[Dict[int, Tuple[Any, Any, Any]]] = None
 
-    def forward(self, x: Any, *args: Any) -> Any:  # noqa: D102
+    #: ``(None, C, None, None)``: any sequence length and frame size, ``C`` channels.
+    input_shape: Tuple[Optional[int], ...]
+
+    def forward(self, x: Any, *args: Any) -> Any:
         if isinstance(x, mx.nd.NDArray):
             self._use_graph(int(x.shape[1]))
         return super().forward(x, *args)
@@ -402,7 +405,7 @@ class ConvLSTMNetworks(_VideoModel):
             seqs.append(x)
         return seqs
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         seqs = self._states(F, x)
         if self.output == "last":
             last = [F.squeeze(F.slice_axis(s, axis=1, begin=-1, end=None), axis=1) for s in seqs]
@@ -518,7 +521,7 @@ class ConvLSTMEncoderDecoder(_VideoModel):
         frames = self._from_patches(F, self.readout(F.concat(*hidden, dim=1)))
         return _activate(F, frames, self.output_activation)
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         hs, cs, finals = self._encode(F, x)
         if self.task == "predict":
             # One forecaster step from the encoder's state after every input step, all at once.
@@ -623,7 +626,7 @@ class SpatioTemporalAutoEncoder(_VideoModel):
                                                           activation=None if last else "relu"))
             self.loss = L2NormLoss()
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         steps = self._steps(F, x)
         features = _sequences(F, self.spatial_encoder(_frames(F, x)), x)
         code, _, _ = self.temporal_encoder.unroll_sequence(F, features, steps)

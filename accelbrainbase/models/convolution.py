@@ -51,7 +51,7 @@ def _pair(value: IntPair, name: str) -> Tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
     if len(pair) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def _check(kernel: Tuple[int, int], stride: Tuple[int, int], pad: Tuple[int, int]) -> None:
@@ -216,7 +216,7 @@ class TransposedConv2D(gluon.HybridBlock):
             self.bias = (self.params.get("bias", shape=(self.channels,), init=mx.init.Zero()) if use_bias
                          else None)
 
-    def hybrid_forward(self, F, x, weight, bias=None):  # noqa: D102
+    def hybrid_forward(self, F, x, weight, bias=None):
         out = transposed_convolution(F, x, weight, bias, kernel=self.kernel, stride=self.stride, pad=self.pad,
                                      num_filter=self.channels)
         return out if self.activation is None else F.Activation(out, act_type=self.activation)

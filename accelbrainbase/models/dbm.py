@@ -36,9 +36,23 @@ from ..interfaces import IteratableData
 from ..registry import register_model
 from ..training import TaskProgress, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
-from .boltzmann import (BipartiteLayout, Coupling, DBMView, PersistentChains, bernoulli,
-                        check_bernoulli_data, gibbs_sweep, layer_parameters, log_odds, mean_field,
-                        odd_given_even, reconstruction, sigmoid, split_layers, up_pass)
+from .boltzmann import (
+    BipartiteLayout,
+    Coupling,
+    DBMView,
+    PersistentChains,
+    bernoulli,
+    check_bernoulli_data,
+    gibbs_sweep,
+    layer_parameters,
+    log_odds,
+    mean_field,
+    odd_given_even,
+    reconstruction,
+    sigmoid,
+    split_layers,
+    up_pass,
+)
 from .graphs import GraphCache
 from .partition import LogPartitionCache, ais_betas, cache_key, log_mean_exp, split_betas
 from .rbm import RestrictedBoltzmannMachines
@@ -71,7 +85,7 @@ class _TrainingStep(DBMView):
         self.mean_field_steps, self.gibbs_steps = dbm.mean_field_steps, dbm.gibbs_steps
         self.fold = dbm.fold_weight_gradients  # a bound method: not a Block, so not a child
 
-    def hybrid_forward(self, F, v0, chain, **params):  # noqa: D102
+    def hybrid_forward(self, F, v0, chain, **params):
         lay = self.layout
         c = self.coupling(F, params)
         odd_mu, even_hidden_mu = mean_field(F, v0, c, lay, self.mean_field_steps)
@@ -116,7 +130,7 @@ class _MeanField(DBMView):
         super().__init__(dbm)
         self.steps = steps
 
-    def hybrid_forward(self, F, v, **params):  # noqa: D102
+    def hybrid_forward(self, F, v, **params):
         lay = self.layout
         c = self.coupling(F, params)
         odd, even_hidden = mean_field(F, v, c, lay, self.steps)
@@ -131,7 +145,7 @@ class _MeanField(DBMView):
 class _Gibbs(DBMView):
     """One block Gibbs sweep of the whole DBM: even vector in, ``(even vector, p(v | h_1))`` out."""
 
-    def hybrid_forward(self, F, even, **params):  # noqa: D102
+    def hybrid_forward(self, F, even, **params):
         lay = self.layout
         _, even, p_even = gibbs_sweep(F, even, self.coupling(F, params), lay)
         return even, F.slice_axis(p_even, axis=1, begin=0, end=lay.n_visible)
@@ -151,7 +165,7 @@ class _Annealing(DBMView):
     that leaves ``p_beta`` invariant.
     """
 
-    def hybrid_forward(self, F, betas, log_w, odd, **params):  # noqa: D102
+    def hybrid_forward(self, F, betas, log_w, odd, **params):
         lay = self.layout
         c = self.coupling(F, params)
         b_even, b_odd = c.b_e.reshape((1, -1)), c.b_o.reshape((1, -1))
@@ -185,7 +199,7 @@ class _ClampedAnnealing(DBMView):
     with ``A`` the input of the even hidden layers from the odd ones.
     """
 
-    def hybrid_forward(self, F, betas, log_w, odd, drive, **params):  # noqa: D102
+    def hybrid_forward(self, F, betas, log_w, odd, drive, **params):
         lay = self.layout
         c = self.coupling(F, params)
         b_even_hidden, b_odd = c.b_eh.reshape((1, -1)), c.b_o.reshape((1, -1))
@@ -247,10 +261,11 @@ class DeepBoltzmannMachines(PersistentChains, ObservableModel):
 
     1. **Greedy layer-wise pre-training** in `prepare` (before the first epoch of ``learn``;
        ``pretrain_epochs`` > 0; only for layers whose weights were not already pre-trained or
-       loaded, see `load_pretrained`: a loaded or resumed model keeps its weights): one `RestrictedBoltzmannMachines` per layer,
-       trained by CD-``pretrain_k`` on the layer below's up-pass probabilities, with the doubled
-       inputs that make the composed model count each input once (Salakhutdinov & Hinton 2009;
-       Salakhutdinov & Larochelle 2010 for the middle layers):
+       loaded, see `load_pretrained`: a loaded or resumed model keeps its weights): one
+       `RestrictedBoltzmannMachines` per layer, trained by CD-``pretrain_k`` on the layer below's
+       up-pass probabilities, with the doubled inputs that make the composed model count each
+       input once (Salakhutdinov & Hinton 2009; Salakhutdinov & Larochelle 2010 for the middle
+       layers):
 
        - bottom RBM (``v``-``h_1``): doubled bottom-up input, ``p(h_1|v) = sigm(2 W_1 v + c)``,
          ``p(v|h_1) = sigm(W_1^T h_1 + b)`` (``up_scale=2``);
@@ -312,6 +327,9 @@ class DeepBoltzmannMachines(PersistentChains, ObservableModel):
         >>> bool(dbm.log_likelihood(x[:100], method="exact").mean() < 0)
         True
     """
+
+    #: ``(V,)``, the visible layer's size.
+    input_shape: Tuple[int, ...]
 
     def __init__(
         self,
@@ -423,12 +441,13 @@ class DeepBoltzmannMachines(PersistentChains, ObservableModel):
         params = {name: p.data(device) for name, p in self.graph_parameters().items()}
         return layer_parameters(self.expand_weights(mx.nd, params), self.num_layers)
 
-    def _numpy_params(self) -> Tuple[List[Optional[np.ndarray]], List[np.ndarray]]:
+    def _numpy_params(self) -> Tuple[List[Any], List[np.ndarray]]:
+        # weights[0] is None: weight l connects layer l - 1 and layer l, for l >= 1
         weights, biases = self._weights(self.ctx[0])
         return ([None] + [w.asnumpy().astype(np.float64) for w in weights[1:]],
                 [b.asnumpy().astype(np.float64) for b in biases])
 
-    def hybrid_forward(self, F, x, **params):  # noqa: D102
+    def hybrid_forward(self, F, x, **params):
         lay = self._layout
         c = Coupling(F, self.expand_weights(F, params), lay)
         odd, _ = mean_field(F, x, c, lay, self.mean_field_steps)
@@ -566,7 +585,7 @@ class DeepBoltzmannMachines(PersistentChains, ObservableModel):
                                                for layer in range(1, self.num_layers + 1)], dtype=np.float32)
         return state
 
-    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:  # noqa: D102
+    def set_extra_state(self, state: Dict[str, np.ndarray]) -> None:
         state = dict(state)
         mask = state.pop("pretrained_layers", None)
         super().set_extra_state(state)
@@ -865,7 +884,10 @@ class DeepBoltzmannMachines(PersistentChains, ObservableModel):
 
     @staticmethod
     def _ais_schedule(betas: Any) -> np.ndarray:
-        schedule = ais_betas(int(betas)) if np.isscalar(betas) else np.asarray(betas, dtype=np.float64)
+        if isinstance(betas, (int, float, np.integer, np.floating)):
+            schedule = ais_betas(int(betas))
+        else:
+            schedule = np.asarray(betas, dtype=np.float64)
         if schedule.ndim != 1 or len(schedule) < 2 or schedule[0] != 0 or schedule[-1] != 1 \
                 or (np.diff(schedule) < 0).any():
             raise ValueError("an AIS schedule must be a 1-D non-decreasing sequence from 0 to 1")

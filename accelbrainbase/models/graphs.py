@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Mapping, Optional
 
-import mxnet as mx
+import mxnet as mx  # noqa: F401 - the examples below run with this module's globals
 from mxnet import gluon
 
 __all__ = ["ParameterView", "FunctionView", "GraphCache"]
@@ -64,7 +64,7 @@ class FunctionView(ParameterView):
         super().__init__(params, prefix=prefix)
         self._fn = fn  # a function or bound method: not a Block, so not registered as a child
 
-    def hybrid_forward(self, F, *inputs, **params):  # noqa: D102
+    def hybrid_forward(self, F, *inputs, **params):
         return self._fn(F, inputs, params)
 
 

@@ -26,12 +26,12 @@ import numpy as np
 from mxnet import gluon
 
 from ..context import CtxLike
+from ..gluon_internals import structural_params
 from ..interfaces import IteratableData
 from ..registry import register_model
-from ..gluon_internals import structural_params
 from .base import ObservableModel
-from .graphs import FunctionView, GraphCache
 from .convolution import transposed_convolution
+from .graphs import FunctionView, GraphCache
 
 __all__ = ["LadderNetworks", "ConvolutionalLadderNetworks", "UNLABELED"]
 
@@ -70,9 +70,9 @@ def _combinator(F: Any, z_noisy: Any, u: Any, a: Any, rank: int) -> Any:
     """The vanilla combinator ``ẑ = (z̃ - mu(u)) * v(u) + mu(u)`` with, per unit,
     ``mu(u) = a1 sigmoid(a2 u + a3) + a4 u + a5`` and ``v(u) = a6 sigmoid(a7 u + a8) + a9 u + a10``.
 
-    ``a`` is ``(10, *unit_shape[1:])`` for values of ``rank`` 2 or 4; it is spread over the batch (and space) once, so that the rest
-    is element-wise: the backward pass of MXNet's broadcasting operators reduces over the batch
-    for every operand, one slow kernel each."""
+    ``a`` is ``(10, *unit_shape[1:])`` for values of ``rank`` 2 or 4; it is spread over the batch
+    (and space) once, so that the rest is element-wise: the backward pass of MXNet's broadcasting
+    operators reduces over the batch for every operand, one slow kernel each."""
     spread = [1] + list(range(3, rank + 1))  # batch and spatial axes
     full = F.broadcast_like(F.expand_dims(a, axis=1), F.expand_dims(u, axis=0), lhs_axes=spread, rhs_axes=spread)
     a1, a2, a3, a4, a5, a6, a7, a8, a9, a10 = F.split(full, num_outputs=10, axis=0, squeeze_axis=True)
@@ -173,10 +173,10 @@ class _Ladder(ObservableModel):
             return F.broadcast_mul(shifted, p["gamma"])
         return F.relu(shifted)
 
-    def hybrid_forward(self, F, x, **p):  # noqa: D102
+    def hybrid_forward(self, F, x, **p):
         return self._predict_graph(F, x, p)
 
-    def forward(self, x: Any, *args: Any) -> Any:  # noqa: D102
+    def forward(self, x: Any, *args: Any) -> Any:
         with warnings.catch_warnings():
             # Prediction needs the encoder only; Gluon would warn that the decoder's parameters
             # are unused by this graph, which is intended.
@@ -217,6 +217,7 @@ class _Ladder(ObservableModel):
 
         if self._lowest <= L:
             u = self._own_bn(F, L, F.softmax(h_noisy, axis=-1), p)
+            z_hat: Any = None  # the top layer's, set first: each lower layer decodes the one above
             for l in range(L, self._lowest - 1, -1):
                 if l < L:
                     u = self._own_bn(F, l, self._decode(F, l + 1, z_hat, noisy_z[l], p), p)
@@ -248,7 +249,8 @@ class _Ladder(ObservableModel):
     def _cost_graph(self) -> gluon.HybridBlock:
         """Per-sample ladder cost ``(N,)`` of a batch ``(x, y)`` as one graph."""
         return self._graphs.graph("cost", lambda: FunctionView(
-            self._own_params(), lambda F, inputs, p: self._cost(F, inputs[0], inputs[1], p), prefix=self.prefix + "cost_"))
+            self._own_params(), lambda F, inputs, p: self._cost(F, inputs[0], inputs[1], p),
+            prefix=self.prefix + "cost_"))
 
     def _predictor_graph(self) -> gluon.HybridBlock:
         """The clean path alone (what ``export`` writes: the decoder is not needed to predict)."""

@@ -98,7 +98,7 @@ class MobileNetV2(NeuralNetworks):
         """The feature extractor (convolutions and global pooling) of the zoo network."""
         return self.net.features
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         return self.net(x)
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:

@@ -90,6 +90,9 @@ class FunctionApproximator(ObservableModel):
         (3, 2)
     """
 
+    #: per-sample state shape (``None`` entries are free axes): always known.
+    input_shape: Tuple[Optional[int], ...]
+
     def __init__(
         self,
         model: Union[gluon.HybridBlock, Dict[str, Any]],
@@ -145,7 +148,7 @@ class FunctionApproximator(ObservableModel):
             raise ValueError(f"{type(self.model).__name__} returns several outputs; a Q-network needs one")
         return tuple(out.shape[1:])
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         out = self.model(x)
         return out if self.head is None else self.head(out)
 

@@ -30,14 +30,30 @@ import numpy as np
 from mxnet import gluon
 
 from ..context import CtxLike, split_batch
-from ..gluon_internals import (count_update, local_updater, mark_fresh_gradients, optimizer_of, set_gradient_rescale,
-                               updater_states, weight_decays)
+from ..gluon_internals import (
+    count_update,
+    local_updater,
+    mark_fresh_gradients,
+    optimizer_of,
+    set_gradient_rescale,
+    updater_states,
+    weight_decays,
+)
 from ..interfaces import Batch, IteratableData, RegularizatableData
 from ..registry import register_model
 from ..training import StepSums, TaskProgress, apply_gradients
 from .base import ObservableModel, momentum_optimizer_params
-from .boltzmann import (PersistentChains, bernoulli, check_bernoulli_data, free_energy, hidden_pre, log_odds,
-                        sigmoid, visible_mean, visible_sample)
+from .boltzmann import (
+    PersistentChains,
+    bernoulli,
+    check_bernoulli_data,
+    free_energy,
+    hidden_pre,
+    log_odds,
+    sigmoid,
+    visible_mean,
+    visible_sample,
+)
 from .graphs import GraphCache, ParameterView
 from .partition import LogPartitionCache, ais_betas, cache_key, log_mean_exp, logsumexp_binary_states
 
@@ -94,7 +110,7 @@ class _ContrastiveDivergence(_RBMView):
         self.k, self.persistent = rbm.k, rbm.persistent
         self.num_visible = rbm.visible_dim
 
-    def hybrid_forward(self, F, v0, *inputs, weight, visible_bias, hidden_bias):  # noqa: D102
+    def hybrid_forward(self, F, v0, *inputs, weight, visible_bias, hidden_bias):
         up, down, n_hidden, gaussian = self.up, self.down, self.num_hidden, self.gaussian
         chain = inputs[0] if self.persistent else None
         noise = list(inputs[1 if self.persistent else 0:])
@@ -215,7 +231,7 @@ class _FusedEpoch(gluon.HybridBlock):
         # oneDNN's FullyConnected pays ~20 us per call, OpenBLAS's dot ~10: dot for small products.
         self.use_fc = rbm.hidden_dim * rbm.visible_dim >= _FC_MIN_SIZE
 
-    def hybrid_forward(self, F, *args):  # noqa: D102
+    def hybrid_forward(self, F, *args):
         n, b, k, persistent, gaussian = self.n, self.b, self.k, self.persistent, self.gaussian
         V, H = self.num_visible, self.num_hidden
         n_h, n_v = noise_counts(k, persistent)
@@ -247,12 +263,13 @@ class _FusedEpoch(gluon.HybridBlock):
             theta_up = theta if up_mask is None else theta * up_mask
             theta_down = theta if down_mask is None else theta * down_mask
 
-            def hidden(v):
+            # (theta_* bound as defaults: these run within this iteration, on its theta_*)
+            def hidden(v, theta_up=theta_up):
                 if self.use_fc:
                     return sigmoid(F, F.FullyConnected(v, theta_up, no_bias=True, num_hidden=H + 1))
                 return sigmoid(F, F.dot(v, theta_up, transpose_b=True))
 
-            def visible(h):
+            def visible(h, theta_down=theta_down):
                 pre = F.dot(h, theta_down)
                 return F.broadcast_minimum(pre, cap) if gaussian else sigmoid(F, pre)
 
@@ -277,7 +294,7 @@ class _FusedEpoch(gluon.HybridBlock):
             v_neg = v if persistent else v_mean
             h_neg = hidden(v_neg)
             # mom <- momentum * mom + lr * rescale * (h_pos^T v0 - h_neg^T v_neg) - lr * wd * theta
-            if constant:
+            if self.step is not None:  # constant
                 mom = F.linalg.gemm(h_pos, v0, mom, alpha=self.step, beta=self.momentum, transpose_a=True)
                 mom = F.linalg.gemm(h_neg, v_neg, mom, alpha=-self.step, beta=1.0, transpose_a=True)
             else:
@@ -286,7 +303,7 @@ class _FusedEpoch(gluon.HybridBlock):
                                     transpose_a=True)
             if self.weight_decay:
                 # ``decay_mask`` is ``-lr * wd`` per block with a constant rate, ``-wd`` otherwise.
-                mom = mom + (theta * decay_mask if constant else F.broadcast_mul(theta * decay_mask, rates[t]))
+                mom = mom + (theta * decay_mask if rates is None else F.broadcast_mul(theta * decay_mask, rates[t]))
             theta = theta + mom
             firsts.append(first_mean)
         residual = F.reshape(data - F.stack(*firsts, axis=0), shape=(1, -1))
@@ -299,7 +316,7 @@ class _FusedEpoch(gluon.HybridBlock):
 class _GibbsStep(_RBMView):
     """One Gibbs sweep ``v -> h -> v'``: returns ``(v' sample, v' mean)``."""
 
-    def hybrid_forward(self, F, v, weight, visible_bias, hidden_bias):  # noqa: D102
+    def hybrid_forward(self, F, v, weight, visible_bias, hidden_bias):
         h = bernoulli(F, F.sigmoid(hidden_pre(F, v, weight, hidden_bias, self.num_hidden, self.up)))
         mean = visible_mean(F, h, weight, visible_bias, self.gaussian, self.down)
         return visible_sample(F, mean, self.gaussian), mean
@@ -325,7 +342,7 @@ class _AnnealingRun(_RBMView):
         super().__init__(rbm)
         self.steps = int(steps)
 
-    def hybrid_forward(self, F, v, log_w, beta_prev, beta, base, weight, visible_bias, hidden_bias):  # noqa: D102
+    def hybrid_forward(self, F, v, log_w, beta_prev, beta, base, weight, visible_bias, hidden_bias):
         def rows(betas):  # (steps, 1) -> steps arrays (1, 1)
             if self.steps == 1:
                 return [betas]
@@ -351,7 +368,7 @@ class _AnnealingRun(_RBMView):
 class _FreeEnergy(_RBMView):
     """Per-sample free energy ``(N,)``."""
 
-    def hybrid_forward(self, F, v, weight, visible_bias, hidden_bias):  # noqa: D102
+    def hybrid_forward(self, F, v, weight, visible_bias, hidden_bias):
         pre = hidden_pre(F, v, weight, hidden_bias, self.num_hidden)
         return free_energy(F, v, pre, visible_bias, self.gaussian)
 
@@ -361,7 +378,7 @@ class _PseudoLikelihood(_RBMView):
     ``(N, V)``), on the binarized states ``v > 0.5`` (Bernoulli units):
     ``log sigmoid(F(v_flipped) - F(v)) = -softplus(F(v) - F(v_flipped))`` (Besag 1975)."""
 
-    def hybrid_forward(self, F, v, flips, weight, visible_bias, hidden_bias):  # noqa: D102
+    def hybrid_forward(self, F, v, flips, weight, visible_bias, hidden_bias):
         v = v > 0.5  # the pseudo-likelihood of binary units needs binary states
         flipped = F.abs(v - flips)
 
@@ -483,7 +500,7 @@ class RestrictedBoltzmannMachines(PersistentChains, ObservableModel):
         # The internal graphs (training, sampling, AIS) run thousands of times: always compiled,
         # and not children, so the model's files hold each parameter once.
         self._graphs = GraphCache()
-        self._chains: List[Optional[mx.nd.NDArray]] = [None] * len(self.ctx)
+        self._chains: List[Any] = [None] * len(self.ctx)  # see PersistentChains
         self._log_z_cache = LogPartitionCache()
 
     @property
@@ -511,7 +528,7 @@ class RestrictedBoltzmannMachines(PersistentChains, ObservableModel):
         """`_AIS_STEPS_PER_CALL` AIS transitions in one graph (`_AnnealingRun`)."""
         return self._graphs.graph("annealing", lambda: _AnnealingRun(self, _AIS_STEPS_PER_CALL))
 
-    def hybrid_forward(self, F, x, weight, visible_bias, hidden_bias):  # noqa: D102
+    def hybrid_forward(self, F, x, weight, visible_bias, hidden_bias):
         h = F.sigmoid(hidden_pre(F, x, weight, hidden_bias, self.hidden_dim))
         return visible_mean(F, h, weight, visible_bias, self.gaussian)
 
@@ -702,7 +719,8 @@ class RestrictedBoltzmannMachines(PersistentChains, ObservableModel):
         mom = self._pack(states, 0.0) if optimizer.momentum > 0 else mx.nd.zeros_like(theta)
         constants = self._graphs.constant(("constants", tuple(wds), device),
                                           lambda: self._fused_constants(wds, device))
-        errors, count, chunk = [], 0, []
+        errors, count = [], 0
+        chunk: List[mx.nd.NDArray] = []
 
         def run(chunk: List[mx.nd.NDArray], theta: mx.nd.NDArray, mom: mx.nd.NDArray):
             n, b = len(chunk), chunk[0].shape[0]
@@ -941,7 +959,12 @@ class RestrictedBoltzmannMachines(PersistentChains, ObservableModel):
 
     def _ais_log_partition(self, chains: int, betas: Any, base_visible_bias: Any, seed: int, verbose: Any = 1) -> float:
         device = self.ctx[0]
-        schedule = ais_betas(betas) if np.isscalar(betas) else np.asarray(betas, dtype=np.float64)
+        if isinstance(betas, (int, np.integer)):
+            schedule = ais_betas(int(betas))
+        elif np.isscalar(betas):
+            raise TypeError(f"betas: a number of inverse temperatures (an int) or the schedule itself, got {betas!r}")
+        else:
+            schedule = np.asarray(betas, dtype=np.float64)
         weight, visible_bias, hidden_bias = (p.data(device) for p in (self.weight, self.visible_bias, self.hidden_bias))
         base = visible_bias if base_visible_bias is None else mx.nd.array(base_visible_bias, ctx=device)
         mx.random.seed(seed, ctx=device)
@@ -951,7 +974,8 @@ class RestrictedBoltzmannMachines(PersistentChains, ObservableModel):
             log_z0 = self.hidden_dim * math.log(2) + 0.5 * self.visible_dim * _LOG_2PI \
                 + 0.5 * float((base ** 2).sum().asscalar())
         else:
-            v = mx.nd.random.uniform(shape=(chains, self.visible_dim), ctx=device) < mx.nd.sigmoid(base).reshape((1, -1))
+            v = (mx.nd.random.uniform(shape=(chains, self.visible_dim), ctx=device)
+                 < mx.nd.sigmoid(base).reshape((1, -1)))
             log_z0 = self.hidden_dim * math.log(2) + float(mx.nd.Activation(base, act_type="softrelu").sum().asscalar())
 
         log_w = mx.nd.zeros(chains, ctx=device)
@@ -970,7 +994,8 @@ class RestrictedBoltzmannMachines(PersistentChains, ObservableModel):
             log_z -= 0.5 * float((visible_bias ** 2).sum().asscalar())
         return log_z
 
-    def log_likelihood(self, observed_arr: Any, log_z: Optional[float] = None, **log_partition_kwargs: Any) -> np.ndarray:
+    def log_likelihood(self, observed_arr: Any, log_z: Optional[float] = None,
+                       **log_partition_kwargs: Any) -> np.ndarray:
         """``log p(v) = -F(v) - log Z`` per sample, nats (a log density for Gaussian units).
 
         ``log_z`` defaults to the exact value for ``H <= 20`` and to AIS otherwise.

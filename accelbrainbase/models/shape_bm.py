@@ -23,7 +23,7 @@ inpainting and sampling of images.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import mxnet as mx
 import numpy as np
@@ -64,9 +64,10 @@ def patch_geometry(height: int, width: int, filter_size: Union[None, int, Sequen
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
             raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
     if filter_size is not None:
-        sizes = (filter_size, filter_size) if np.isscalar(filter_size) else tuple(filter_size)
+        sizes = tuple(filter_size) if isinstance(filter_size, Iterable) else (filter_size, filter_size)
         if len(sizes) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes):
-            raise ValueError(f"filter_size must be an integer or a pair (patch_height, patch_width), got {filter_size!r}")
+            raise ValueError(f"filter_size must be an integer or a pair (patch_height, patch_width), "
+                             f"got {filter_size!r}")
         ph, pw = int(sizes[0]), int(sizes[1])
         overlaps = {2 * ph - height, 2 * pw - width}
         if len(overlaps) != 1:
@@ -104,7 +105,7 @@ def _patch_indices(height: int, width: int, ph: int, pw: int) -> Tuple[np.ndarra
     return gather, expand
 
 
-def _expand(F: Any, params: Dict[str, Any]) -> Dict[str, Any]:
+def _expand(F: Any, params: Mapping[str, Any]) -> Dict[str, Any]:
     """The parameters with the shared ``W1`` ``(n1, P)`` replaced by the DBM weight ``W1_full``
     ``(4 n1, H W)``: block ``p`` holds ``W1`` on the pixels of patch ``p`` and zeros elsewhere.
 
@@ -140,7 +141,7 @@ class _ClampedMeanField(DBMView):
         super().__init__(sbm)
         self.steps = steps
 
-    def hybrid_forward(self, F, known, unknown, start, **params):  # noqa: D102
+    def hybrid_forward(self, F, known, unknown, start, **params):
         lay = self.layout
         c = self.coupling(F, params)
         v = known + unknown * start
@@ -163,7 +164,7 @@ class _ClampedGibbs(DBMView):
         super().__init__(sbm)
         self.sweeps = sweeps
 
-    def hybrid_forward(self, F, even, known, unknown, **params):  # noqa: D102
+    def hybrid_forward(self, F, even, known, unknown, **params):
         lay = self.layout
         c = self.coupling(F, params)
         total = None
@@ -296,11 +297,11 @@ class ShapeBoltzmannMachine(DeepBoltzmannMachines):
         for name, value in (("patch_hidden_dim", patch_hidden_dim), ("top_hidden_dim", top_hidden_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name, value in (("pretrain_epochs", pretrain_epochs), ("pretrain_k", pretrain_k),
-                            ("mean_field_steps", mean_field_steps), ("gibbs_steps", gibbs_steps),
-                            ("fantasy_particles", fantasy_particles), ("pretrain_batch_size", pretrain_batch_size)):
-            if isinstance(value, bool):
-                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for name, setting in (("pretrain_epochs", pretrain_epochs), ("pretrain_k", pretrain_k),
+                              ("mean_field_steps", mean_field_steps), ("gibbs_steps", gibbs_steps),
+                              ("fantasy_particles", fantasy_particles), ("pretrain_batch_size", pretrain_batch_size)):
+            if isinstance(setting, bool):
+                raise ValueError(f"{name} must be an integer, got {setting!r}")
         # The geometry first: the DBM's constructor asks `stored_weight_shape` for W1's shape.
         self.height, self.width = int(height), int(width)
         self.patch_height, self.patch_width, self.overlap_n = ph, pw, overlap
@@ -349,7 +350,7 @@ class ShapeBoltzmannMachine(DeepBoltzmannMachines):
         """The gradient of the shared ``W1``: the sum of the four patch blocks of ``W1_full``'s (`_fold`)."""
         return [_fold(F, grads[0], params["fold_index"])] + list(grads[1:])
 
-    def hybrid_forward(self, F, x, **params):  # noqa: D102
+    def hybrid_forward(self, F, x, **params):
         # The DBM's mean-field reconstruction of the flat image, back in the image's shape.
         return F.reshape_like(super().hybrid_forward(F, F.reshape(x, shape=(0, -1)), **params), x)
 
@@ -511,7 +512,7 @@ class ShapeBoltzmannMachine(DeepBoltzmannMachines):
         for count, accumulate in ((burn_in, False), (steps, True)):
             while count > 0:
                 k = min(count, self._sweeps_per_call)
-                even, p_sum = self._view(f"gibbs{k}", lambda: _ClampedGibbs(self, k))(even, known, unknown)
+                even, p_sum = self._view(f"gibbs{k}", lambda k=k: _ClampedGibbs(self, k))(even, known, unknown)
                 if accumulate:
                     total = p_sum if total is None else total + p_sum
                 count -= k

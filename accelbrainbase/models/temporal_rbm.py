@@ -198,7 +198,7 @@ class _TemporalRBM(ObservableModel):
         recon = self._visible_mean(F, self._hidden_mean(F, v, b_h, p["weight"], p["hidden_bias"]), b_v, p["weight"])
         return self._unframe(F, recon, x_tnv)
 
-    def hybrid_forward(self, F, x, **params):  # noqa: D102
+    def hybrid_forward(self, F, x, **params):
         return self._reconstruct(F, x, params)
 
     def _train_fn(self, F: Any, inputs: Tuple[Any, ...], p: Dict[str, Any]) -> Any:
