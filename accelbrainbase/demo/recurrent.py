@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from typing import Dict, List
 
-
 __all__ = ["section", "ENCDEC_SETTINGS", "CONV_SETTINGS"]
 
 #: position of this section in ``python -m accelbrainbase.demo`` (ascending).

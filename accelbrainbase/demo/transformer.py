@@ -4,14 +4,13 @@ from __future__ import annotations
 import os
 from typing import Dict, List
 
-
 __all__ = ["section", "SETTINGS"]
 
 #: position of this section in ``python -m accelbrainbase.demo`` (ascending).
 ORDER = 55
 
-#: EncDec-AD on co2 windows (one encoder and one decoder layer; full: the setting of tests/test_transformer.py, a cosine learning-rate
-#: decay from 0.003 to 0.0003; quick: fewer windows and epochs, a weaker model).
+#: EncDec-AD on co2 windows (one encoder and one decoder layer; full: the setting of tests/test_transformer.py,
+#: a cosine learning-rate decay from 0.003 to 0.0003; quick: fewer windows and epochs, a weaker model).
 SETTINGS: Dict[bool, Dict[str, int]] = {
     False: dict(stride=3, epochs=40),
     True: dict(stride=8, epochs=12),
@@ -32,7 +31,8 @@ def section(out_dir: str, quick: bool) -> List[str]:
     run = co2_anomaly_run(model, cfg["epochs"], cfg["stride"], 0.0003, ctx)
     auc, baseline, test = run["auc"], run["baseline"], run["test"]
     mse_ratio = float(((model.inference(test) - test) ** 2).mean() / test.var())
-    plot_co2_anomalies(model, run, 1, "with injected anomaly", "Transformer", os.path.join(out_dir, "transformer_ad.png"))
+    plot_co2_anomalies(model, run, 1, "with injected anomaly", "Transformer",
+                       os.path.join(out_dir, "transformer_ad.png"))
     return [
         f"Transformer EncDec-AD on co2 windows: ROC-AUC {auc:.3f} (PCA + Mahalanobis baseline, best setting: "
         f"{baseline['auc']:.3f}); reconstruction MSE {mse_ratio:.3f}x the variance of normal test windows",

@@ -23,7 +23,7 @@ from ..context import CtxLike
 from ..interfaces import IteratableData
 from ..losses import L2NormLoss
 from ..registry import not_registered, register_model
-from .anomaly import EncDecADMixin
+from .anomaly import EncDecADMixin, InputStandardizer
 from .base import ObservableModel
 
 __all__ = ["TransformerEncoderDecoder", "MultiHeadAttention", "sinusoidal_encoding"]
@@ -83,7 +83,7 @@ class MultiHeadAttention(gluon.HybridBlock):
         x = F.transpose(F.reshape(x, shape=(0, 0, -4, self.num_heads, -1)), axes=(0, 2, 1, 3))
         return F.reshape(x, shape=(-3, 0, 0))
 
-    def hybrid_forward(self, F, queries, memory):  # noqa: D102
+    def hybrid_forward(self, F, queries, memory):
         q = self._split(F, self.query(queries) * self.scale)
         k, v = F.split(self.key_value(memory), num_outputs=2, axis=2)
         weights = F.softmax(F.batch_dot(q, self._split(F, k), transpose_b=True), axis=-1)  # (N*h, S, T)
@@ -118,7 +118,7 @@ class _Layer(gluon.HybridBlock):
         y = fn(x)
         return norm(x + (self.drop(y) if self.drop is not None else y))
 
-    def hybrid_forward(self, F, x, memory=None):  # noqa: D102
+    def hybrid_forward(self, F, x, memory=None):
         x = self._residual(x, lambda h: self.self_att(h, h), self.norm1)
         if self.cross:
             x = self._residual(x, lambda h: self.cross_att(h, memory), self.norm2)
@@ -141,12 +141,12 @@ class _Encoder(gluon.HybridBlock):
             self.final_norm = nn.LayerNorm(in_channels=units) if self.pre else None
             self.code = nn.Dense(code_dim, flatten=False, in_units=units)
 
-    def hybrid_forward(self, F, x):  # noqa: D102
+    def hybrid_forward(self, F, x):
         # The paper's sqrt(d) scaling keeps the embedded values from drowning in the encoding.
         h = F.broadcast_add(self.embed(x) * math.sqrt(self.units),
                             F.expand_dims(sinusoidal_encoding(F, x, self.units, self.max_period), 0))
         h = self.layers(h)
-        if self.pre:
+        if self.final_norm is not None:  # pre-norm layers: a last LayerNorm
             h = self.final_norm(h)
         return self.code(F.mean(h, axis=1))
 
@@ -171,14 +171,14 @@ class _Decoder(gluon.HybridBlock):
             self.final_norm = nn.LayerNorm(in_channels=units) if self.pre else None
             self.out = nn.Dense(input_dim, flatten=False, in_units=units)
 
-    def hybrid_forward(self, F, code, like):  # noqa: D102
+    def hybrid_forward(self, F, code, like):
         pe = F.expand_dims(sinusoidal_encoding(F, like, self.units, self.max_period), axis=0)   # (1, T, d)
         scale, shift = F.split(F.expand_dims(self.start(code), axis=1), num_outputs=2, axis=2)  # (N, 1, d)
         h = F.broadcast_add(F.broadcast_mul(pe, scale + 1), shift)                              # (N, T, d)
         memory = F.reshape(self.memory(code), shape=(0, -4, -1, self.units))                  # (N, M, d)
         for layer in self.layers:
             h = layer(h, memory)
-        if self.pre:
+        if self.final_norm is not None:  # pre-norm layers: a last LayerNorm
             h = self.final_norm(h)
         return self.out(h)
 
@@ -208,7 +208,8 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
     EncDec-AD (Malhotra et al. 2016; `fit_anomaly_detector`, `anomaly_score`, `predict_anomaly`,
     shared with the LSTM `EncoderDecoder` through `anomaly.EncDecADMixin`): a multivariate Gaussian of the
     reconstruction errors of normal windows, Mahalanobis scores, an F-beta threshold; `save` /
-    `load` keep the fitted detector.
+    `load` keep the fitted detector. `learn_anomaly_detector` is the default recipe (see the README's
+    "Anomaly detection on real series" for how it compares with PCA + Mahalanobis).
 
     Args:
         input_dim: features per time step ``F``.
@@ -221,6 +222,9 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
         dropout: dropout after every sub-layer (training only).
         norm: ``"pre"`` (LayerNorm before each sub-layer, stabler) or ``"post"`` (the paper's).
         max_period: longest period of the positional encoding (the paper's 10000).
+        standardize: scale inputs by the training windows' per-feature mean and standard deviation
+            (`anomaly.InputStandardizer`, fitted before the first epoch, kept with the weights) and map
+            the reconstruction back; the loss is then in those units.
         ctx, seed, initializer, optimizer, learning_rate, optimizer_params: see `ObservableModel`.
 
     Shapes:
@@ -255,6 +259,7 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
         dropout: float = 0.0,
         norm: str = "pre",
         max_period: float = 100.0,
+        standardize: bool = True,
         ctx: CtxLike = None,
         seed: Optional[int] = None,
         initializer: Optional[mx.init.Initializer] = None,
@@ -276,21 +281,31 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
         if not max_period > 1.0:
             raise ValueError(f"max_period must be > 1, got {max_period}")
         self.input_shape = (None, int(input_dim))
+        self.input_dim = int(input_dim)
         self.d_model, self.code_dim = int(d_model), int(code_dim)
         args = (int(input_dim), self.d_model, int(num_heads), int(num_layers), int(ffn_dim), self.code_dim)
         with self.name_scope():
             self.encoder = _Encoder(*args, float(dropout), norm, float(max_period))
             self.decoder = _Decoder(*args, int(num_memory), float(dropout), norm, float(max_period))
+            self.standardizer = InputStandardizer(int(input_dim)) if standardize else None
             self.loss = L2NormLoss()
 
-    def hybrid_forward(self, F, x):  # noqa: D102
-        return self.decoder(self.encoder(x), x)
+    def hybrid_forward(self, F, x):
+        if self.standardizer is None:
+            return self.decoder(self.encoder(x), x)
+        z, mean, scale = self.standardizer(x)
+        return F.broadcast_add(F.broadcast_mul(self.decoder(self.encoder(z), z), scale), mean)
 
     def compute_loss(self, x: mx.nd.NDArray, y: Optional[mx.nd.NDArray]) -> mx.nd.NDArray:
         if x.ndim != 3:
-            raise ValueError(f"TransformerEncoderDecoder needs sequences (N, T, {self.input_shape[1]}), "
+            raise ValueError(f"TransformerEncoderDecoder needs sequences (N, T, {self.input_dim}), "
                              f"got shape {x.shape}")
-        return self.loss(self(x), y if y is not None and y.shape == x.shape else x)
+        target = y if y is not None and y.shape == x.shape else x
+        if self.standardizer is None:
+            return self.loss(self(x), target)
+        # The error in each feature's standard deviations: features in different units weigh alike.
+        scale = self.standardizer.scale.data(x.context).reshape((1, 1, -1))
+        return self.loss(mx.nd.broadcast_div(self(x), scale), mx.nd.broadcast_div(target, scale))
 
     def check_data(self, data: IteratableData) -> None:
         """Refuse, before training, targets that are not reconstructions (of the input's shape)."""
@@ -302,4 +317,5 @@ class TransformerEncoderDecoder(EncDecADMixin, ObservableModel):
 
     def extract_feature_points(self, observed_arr: Any, batch_size: int = 1024) -> Any:
         """Codes: the projected mean of the encoder states, ``(N, code_dim)``."""
-        return self._batched(self.encoder, observed_arr, batch_size)
+        return self._batched(lambda x: self.encoder(x if self.standardizer is None else self.standardizer(x)[0]),
+                             observed_arr, batch_size)
