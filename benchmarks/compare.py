@@ -5,10 +5,10 @@ with a throughput table) alternately in this working tree and in a checkout of `
 (``git worktree add`` into a temporary directory, removed afterwards), each run in its own
 process, ``--rounds`` times each, and keeps the best figure of every cell per tree (the machine's
 other load only ever slows a run down). Then it compares, table by table and row by row, every
-throughput cell (columns ``hybridized``, ``imperative``, ``samples/s``, ``steps/s``, ``updates/s``,
-``ours``) that both trees report: the ratio is this tree's figure over the other's, so below 1 is
-slower. Rows that time a baseline (numpy, scikit-learn, a plain Gluon loop) run the same code in
-both trees and show how much the two runs differ by chance.
+throughput cell (columns ``hybridized``, ``imperative``, ``ours`` and ``.../s`` rates) that both
+trees report: the ratio is this tree's figure over the other's, so below 1 is slower. Cells that
+time a baseline (numpy, scikit-learn, a plain Gluon loop) run the same code in both trees and show
+how much the two runs differ by chance; columns named as baselines are left out of the summary.
 
 Usage::
 
@@ -36,7 +36,9 @@ from .__main__ import BENCHMARKS
 THROUGHPUT = ["dense", "rbm", "temporal_rbm", "shape_bm", "convolutional", "recurrent", "transformer",
               "adversarial", "ladder", "drcn", "dqn"]
 
-_THROUGHPUT_COLUMN = re.compile(r"^(hybridized|imperative|ours|.*samples/s|.*steps/s|.*updates/s)$")
+_THROUGHPUT_COLUMN = re.compile(r"^(hybridized|imperative|ours|.*(samples|steps|updates|seq|frames)/s)$")
+# Columns that time a baseline, not this library: the runs' noise, left out of the summary.
+_BASELINE_COLUMN = re.compile(r"baseline|RBM CD-1")
 _NUMBER = re.compile(r"^[\d,]+(\.\d+)?$")
 # Cells that are figures (times, ratios, percentages) rather than names: not part of a row's label.
 _FIGURE = re.compile(r"^[\d,.\s/×%-]*$")
@@ -123,7 +125,7 @@ def compare(names: List[str], against: str, rounds: int = 2, other_tree: Optiona
             for key in sorted(set(ours) & set(theirs)):
                 for a, b in zip(ours[key], theirs[key]):
                     ratio = a / b
-                    if "baseline" not in key[2]:  # the baselines' own figures: the runs' noise, not ours
+                    if not _BASELINE_COLUMN.search(key[2]):
                         ratios.append((ratio, key))
                     lines.append(f"| {name} | {key[0][:60]} | {key[1][:70]} | {key[2]} | {a:,.0f} | {b:,.0f} | "
                                  f"{ratio:.2f} |")
