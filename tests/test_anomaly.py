@@ -79,6 +79,24 @@ def test_benchmark_tasks_keep_test_data_out_of_fitting():
         anomaly_task("Nile")
 
 
+def test_tuning_sets_load_and_are_apart_from_the_reported_sets():
+    from benchmarks.bench_anomaly import DATASETS
+
+    assert set(anomaly_sets.TUNING_SETS) <= set(anomaly_sets.ANOMALY_TASKS)
+    assert not set(anomaly_sets.TUNING_SETS) & set(DATASETS)
+    assert set(anomaly_sets.TUNING_SETS) | set(DATASETS) == set(anomaly_sets.ANOMALY_TASKS)
+    features = {}
+    for name in anomaly_sets.TUNING_SETS:
+        task = anomaly_tasks(name)[0]
+        assert task.protocol == anomaly_sets.ANOMALY_TASKS[name][0]
+        assert len(task.train) >= 8 and len(task.normal) >= 4, name      # enough to train and fit a Gaussian
+        assert task.train.shape[1:] == task.normal.shape[1:] == task.test.shape[1:]
+        assert np.isfinite(task.test).all() and 0 < task.labels.mean() < 1
+        features[name] = task.train.shape[2]
+    assert features["macrodata"] == features["uschange"] == 5 and features["daphnet"] == 9
+    assert anomaly_task("OSULeaf").train.shape[1] == 107                 # every 4th of 427 steps
+
+
 def test_the_wheel_is_checked_before_it_is_read(tmp_path, monkeypatch):
     good = anomaly_sets.aeon_wheel()
     wheels = tmp_path / "wheels"
