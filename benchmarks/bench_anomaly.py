@@ -14,7 +14,9 @@ Seven data sets that packages ship (`data.anomaly_sets`), under two protocols:
 The three detectors see the same windows: ``train`` to fit, ``normal`` (held-out normal windows) to
 fit the Gaussian of the errors, and the test windows to score. Figures: ROC-AUC of the scores, mean
 and spread (max - min) over `SEEDS` (PCA has no seed), and the seconds one training run takes (the
-set's tasks, mean over seeds). The seeds are not those the default recipe was explored with (0-2).
+set's tasks, mean over seeds). The seeds are not those the default recipe was explored with (0-2);
+the recipe's alternatives are compared on other data sets (`data.anomaly_sets.TUNING_SETS`) by
+`bench_anomaly_recipe`.
 
 - PCA + Mahalanobis: `models.anomaly.pca_anomaly_scores` with its label-free defaults - the
   components explaining 90 % of the training windows' variance, a Ledoit-Wolf shrunk covariance.
