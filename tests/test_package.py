@@ -35,6 +35,30 @@ def test_readme_starts_with_the_two_commands():
     assert "make demo" in first_block and "make test" in first_block
 
 
+def test_readme_tables_are_whole():
+    """Every Markdown table of the README has a header, a separator, at least one row, and as many
+    cells in each row as in its header (a table cut short by an edit fails here)."""
+    lines = open(os.path.join(ROOT, "README.md")).read().splitlines()
+    tables, current, in_code = [], [], False
+    for line in lines + [""]:
+        in_code ^= line.startswith("```")
+        if line.startswith("|") and not in_code:
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    assert len(tables) > 10
+
+    def cells(row):
+        return len(re.split(r"(?<!\\)\|", row.strip().strip("|")))
+
+    for table in tables:
+        where = table[0][:80]
+        assert len(table) >= 3, f"table without rows: {where}"
+        assert re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", table[1].strip()), f"no separator row: {where}"
+        assert {cells(row) for row in table} == {cells(table[0])}, f"ragged table: {where}"
+
+
 @pytest.mark.slow
 def test_readme_quickstart_runs_as_written(tmp_path, monkeypatch):
     readme = open(os.path.join(ROOT, "README.md")).read()
