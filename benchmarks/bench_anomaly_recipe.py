@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from .bench_anomaly import pca_errors
 from .common import Table, peak_rss_mb
 
 #: position in ``python -m benchmarks`` (ascending): after the anomaly benchmark.
@@ -106,20 +107,6 @@ CANDIDATES: Dict[str, Callable[[int, int], Dict[str, Any]]] = {
 }
 
 
-def _errors_pca(task: Any) -> Errors:
-    from sklearn.decomposition import PCA
-
-    def flat(x: np.ndarray) -> np.ndarray:
-        return x.reshape(len(x), -1)
-
-    pca = PCA(0.9, svd_solver="full").fit(flat(task.train))
-
-    def err(x: np.ndarray) -> np.ndarray:
-        return flat(x) - pca.inverse_transform(pca.transform(flat(x)))
-
-    return err(task.train), err(task.normal), err(task.test)
-
-
 def _auc_pair(task: Any, errors: Errors) -> Tuple[float, float]:
     """ROC-AUC with the Gaussian of the held-out normal errors, and of those pooled with the training errors."""
     from sklearn.metrics import roc_auc_score
@@ -160,7 +147,7 @@ def run(quick: bool = False, names: Sequence[str] = (), seeds: Sequence[int] = S
     candidates = {k: CANDIDATES[k] for k in (first, "input noise 0.2 (denoising)")} if quick else CANDIDATES
     updates = 20 if quick else None
     tasks = {name: anomaly_tasks(name)[:MAX_CLASSES] for name in names}
-    pca = {name: np.mean([_auc_pair(t, _errors_pca(t)) for t in ts], axis=0) for name, ts in tasks.items()}
+    pca = {name: np.mean([_auc_pair(t, pca_errors(t)) for t in ts], axis=0) for name, ts in tasks.items()}
     table = Table("EncDec-AD recipe candidates on the tuning sets - ROC-AUC(LSTM) - ROC-AUC(PCA + Mahalanobis), "
                   f"mean over seeds {', '.join(map(str, seeds))}",
                   ["candidate", "mean margin", "worst set", "largest seed spread", "per set", "seconds"])
