@@ -63,6 +63,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..checks import as_numpy, check_array
+from ..gluon_internals import structural_params
 from ..registry import not_registered
 
 __all__ = ["EncDecADDetector", "EncDecADMixin", "GaussianErrorModel", "InputStandardizer", "code_size",
@@ -416,16 +417,24 @@ def code_size(seq_len: int, features: int = 1, low: int = 8, high: int = 64) -> 
 
 
 class _KeepBest:
-    """A `fit` callback that remembers the parameters of the epoch with the lowest held-out loss."""
+    """A `fit` callback that remembers the parameters of the epoch with the lowest held-out loss
+    (copies on the device: no trip to the host, no optimizer or history state) and `restore` puts
+    them back."""
 
     def __init__(self) -> None:
-        self.best, self.epoch, self.params = math.inf, -1, None
+        self.best, self.epoch = math.inf, -1
+        self.params: Optional[Dict[str, mx.nd.NDArray]] = None
 
     def __call__(self, model: Any, epoch: int, logs: Dict[str, float]) -> None:
         loss = logs.get("test_loss", logs["train_loss"])
         if loss < self.best:
             self.best, self.epoch = loss, epoch
-            self.params = model.state_dict(optimizer=False)["params"]
+            self.params = {name: p.data().copy() for name, p in structural_params(model).items()}
+
+    def restore(self, model: Any) -> None:
+        if self.params is not None:
+            for name, param in structural_params(model).items():
+                param.set_data(self.params[name])
 
 
 def _delegated(attribute: str, doc: str) -> property:
@@ -540,8 +549,6 @@ class EncDecADMixin:
             >>> model.learn_anomaly_detector(train_windows, normal_windows)       # doctest: +SKIP
             >>> scores = model.anomaly_score(test_windows)                        # doctest: +SKIP
         """
-        from ..gluon_internals import structural_params
-
         x = check_array(as_numpy(windows, "windows"), "windows", min_rank=3, max_rank=3)
         if normal_windows is None:
             if not 0.0 < holdout < 1.0:
@@ -576,9 +583,7 @@ class EncDecADMixin:
         self.learn(x, epochs=epochs, batch_size=batch, test_data=normal,  # type: ignore[attr-defined]
                    callbacks=[keeper] + callbacks, patience=patience, lr_scheduler=schedule, verbose=verbose,
                    **fit_kwargs)
-        if keeper.params is not None:
-            for name, param in structural_params(self).items():
-                param.set_data(mx.nd.array(keeper.params[name], dtype=keeper.params[name].dtype))
+        keeper.restore(self)
         return self.fit_anomaly_detector(normal, false_alarm_rate=false_alarm_rate, shrinkage=shrinkage,
                                          error=error)
 
